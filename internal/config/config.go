@@ -1,0 +1,155 @@
+// Package config holds berthd's settings: Default(), then a JSON file, then flags, then
+// Validate().
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/berth-io/berth/api"
+)
+
+// Datacenter is one datacenter and its public address pools.
+type Datacenter struct {
+	ID            int64  `json:"id"`
+	Code          string `json:"dc_code"`
+	Name          string `json:"name"`
+	Country       string `json:"country"`
+	ISO           string `json:"iso"`
+	IaaSClosedFor string `json:"iaas_closed_for"`
+	IPv4Pool      string `json:"ipv4_pool"`
+	IPv4Gateway   string `json:"ipv4_gateway"`
+	IPv6Prefix    string `json:"ipv6_prefix"`
+}
+
+// Rating is the hourly credit cost of each resource unit.
+type Rating struct {
+	CPU        int64 `json:"cpu"`
+	RAMGB      int64 `json:"ram_gb"`
+	DiskGB     int64 `json:"disk_gb"`
+	SnapshotGB int64 `json:"snapshot_gb"`
+	IPv4       int64 `json:"ipv4"`
+	IPv6       int64 `json:"ipv6"`
+	Instance   int64 `json:"instance"`
+}
+
+// Config is berthd's configuration.
+type Config struct {
+	Listen        string       `json:"listen"`
+	DataDir       string       `json:"data_dir"`
+	Backend       string       `json:"backend"` // qemu or sim
+	ImagesDir     string       `json:"images_dir"`
+	Datacenters   []Datacenter `json:"datacenters"`
+	Rating        Rating       `json:"rating"`
+	Currency      string       `json:"currency"`
+	CreditCents   int64        `json:"credit_price_cents"`
+	ReverseDomain string       `json:"reverse_domain"`
+	ConsoleURL    string       `json:"console_url"`
+	BillingEvery  Duration     `json:"billing_every"`
+	MaxCores      int64        `json:"max_cores"`
+	LogLevel      string       `json:"log_level"`
+}
+
+// Duration is a time.Duration written as "90s" in JSON.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON reads "90s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	d.Duration = v
+	return err
+}
+
+// MarshalJSON writes "90s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// Default is a configuration that makes `make run` useful: one open datacenter with
+// addresses from the documentation ranges (they exist only inside Berth's namespaces).
+func Default() Config {
+	return Config{
+		Listen:    "127.0.0.1:8080",
+		DataDir:   "/var/lib/berth",
+		Backend:   "sim",
+		ImagesDir: "",
+		Datacenters: []Datacenter{
+			{ID: 1, Code: "FR-SD5", Name: "Paris, France SD5", Country: "France", ISO: "FR", IaaSClosedFor: "NONE",
+				IPv4Pool: "192.0.2.0/24", IPv4Gateway: "192.0.2.1", IPv6Prefix: "2001:db8::/32"},
+			{ID: 2, Code: "LU-BI1", Name: "Bissen, Luxembourg", Country: "Luxembourg", ISO: "LU", IaaSClosedFor: "NONE",
+				IPv4Pool: "198.51.100.0/24", IPv4Gateway: "198.51.100.1", IPv6Prefix: "2001:db8:1000::/36"},
+		},
+		Rating:        Rating{CPU: 4, RAMGB: 3, DiskGB: 1, SnapshotGB: 1, IPv4: 2, IPv6: 0, Instance: 0},
+		Currency:      "EUR",
+		CreditCents:   1,
+		ReverseDomain: "berth.invalid",
+		ConsoleURL:    "console.berth.invalid",
+		BillingEvery:  Duration{time.Minute},
+		MaxCores:      4,
+		LogLevel:      "info",
+	}
+}
+
+// Load reads a JSON file over c; unknown keys are an error (a typo must not pass).
+func (c *Config) Load(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	d := json.NewDecoder(f)
+	d.DisallowUnknownFields()
+	if err := d.Decode(c); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if _, err := netip.ParseAddrPort(c.Listen); err != nil && !strings.HasPrefix(c.Listen, ":") {
+		return fmt.Errorf("config: listen %q: want host:port", c.Listen)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("config: data_dir is empty")
+	}
+	switch c.Backend {
+	case "qemu", "sim":
+	default:
+		return fmt.Errorf("config: backend %q is not qemu or sim", c.Backend)
+	}
+	if len(c.Datacenters) == 0 {
+		return fmt.Errorf("config: no datacenter")
+	}
+	for _, d := range c.Datacenters {
+		if d.IPv4Pool != "" {
+			if _, err := netip.ParsePrefix(d.IPv4Pool); err != nil {
+				return fmt.Errorf("config: datacenter %s: ipv4_pool: %w", d.Code, err)
+			}
+		}
+		if d.IPv6Prefix != "" {
+			if _, err := netip.ParsePrefix(d.IPv6Prefix); err != nil {
+				return fmt.Errorf("config: datacenter %s: ipv6_prefix: %w", d.Code, err)
+			}
+		}
+	}
+	if c.BillingEvery.Duration < time.Second {
+		return fmt.Errorf("config: billing_every %s is under 1s", c.BillingEvery)
+	}
+	if c.MaxCores < 1 || c.MaxCores > 64 {
+		return fmt.Errorf("config: max_cores %d is not between 1 and 64", c.MaxCores)
+	}
+	return nil
+}
+
+// APIRating converts the rating to the API's type.
+func (c *Config) APIRating() api.Rating {
+	r := c.Rating
+	return api.Rating{CPU: r.CPU, RAM: r.RAMGB, DiskData: r.DiskGB, DiskSnapshot: r.SnapshotGB, IPv4: r.IPv4, IPv6: r.IPv6, Instance: r.Instance}
+}

@@ -1,0 +1,113 @@
+package ops
+
+// Operation types (gandi-api.md §4.5).
+const (
+	VMCreate     = "vm_create"
+	VMStart      = "vm_start"
+	VMStop       = "vm_stop"
+	VMReboot     = "vm_reboot"
+	VMUpdate     = "vm_update"
+	VMDelete     = "vm_delete"
+	DiskCreate   = "disk_create"
+	DiskUpdate   = "disk_update"
+	DiskDelete   = "disk_delete"
+	DiskRollback = "disk_rollback"
+	DiskAttach   = "disk_attach"
+	DiskDetach   = "disk_detach"
+	IfaceCreate  = "iface_create"
+	IfaceUpdate  = "iface_update"
+	IfaceDelete  = "iface_delete"
+	IfaceAttach  = "iface_attach"
+	IfaceDetach  = "iface_detach"
+	IPUpdate     = "ip_update"
+	VLANCreate   = "vlan_create"
+	VLANUpdate   = "vlan_update"
+	VLANDelete   = "vlan_delete"
+)
+
+// FirstBoot is what a new VM's guest receives at its first boot (the seed).
+type FirstBoot struct {
+	Hostname   string   `json:"hostname"`
+	Password   string   `json:"password,omitempty"`
+	Login      string   `json:"login,omitempty"`
+	SSHKeys    []string `json:"ssh_keys,omitempty"`
+	Run        string   `json:"run,omitempty"`
+	Script     string   `json:"script,omitempty"`
+	ScriptArgs string   `json:"script_args,omitempty"`
+}
+
+// VMCreateSpec is the spec of vm_create.
+type VMCreateSpec struct {
+	FirstBoot FirstBoot `json:"first_boot"`
+}
+
+// VMUpdateSpec is the spec of vm_update; nil fields are unchanged.
+type VMUpdateSpec struct {
+	Memory    *int64  `json:"memory,omitempty"`
+	Cores     *int64  `json:"cores,omitempty"`
+	MaxMemory *int64  `json:"vm_max_memory,omitempty"`
+	Console   *bool   `json:"console,omitempty"`
+	Hostname  *string `json:"hostname,omitempty"`
+	Password  *string `json:"password,omitempty"`
+}
+
+// DiskCreateSpec is the spec of disk_create.
+type DiskCreateSpec struct {
+	Source   int64 `json:"source,omitempty"` // 0: an empty disk
+	Snapshot bool  `json:"snapshot,omitempty"`
+}
+
+// DiskUpdateSpec is the spec of disk_update; nil fields are unchanged.
+type DiskUpdateSpec struct {
+	Name            *string `json:"name,omitempty"`
+	Size            *int64  `json:"size,omitempty"`
+	Kernel          *string `json:"kernel,omitempty"`
+	Cmdline         *string `json:"cmdline,omitempty"`
+	SnapshotProfile *int64  `json:"snapshot_profile,omitempty"`
+}
+
+// DiskRollbackSpec is the spec of disk_rollback: the operation's disk is the source.
+type DiskRollbackSpec struct {
+	Snapshot int64 `json:"snapshot"`
+}
+
+// AttachSpec is the spec of disk_attach, disk_detach, iface_attach and iface_detach.
+type AttachSpec struct {
+	Position int64 `json:"position"` // -1: append
+	ReadOnly bool  `json:"read_only,omitempty"`
+}
+
+// IfaceUpdateSpec is the spec of iface_update.
+type IfaceUpdateSpec struct {
+	Bandwidth *float64 `json:"bandwidth,omitempty"`
+}
+
+// IPUpdateSpec is the spec of ip_update.
+type IPUpdateSpec struct {
+	Reverse string `json:"reverse"`
+}
+
+// VLANUpdateSpec is the spec of vlan_update.
+type VLANUpdateSpec struct {
+	Name    *string `json:"name,omitempty"`
+	Gateway *string `json:"gateway,omitempty"`
+}
+
+// AccountCredit buys credits with the prepaid balance.
+const AccountCredit = "account_credit"
+
+// CreditSpec is the spec of account_credit.
+type CreditSpec struct {
+	Credits int64 `json:"credits"`
+	Cents   int64 `json:"cents"`
+}
+
+// Relaunchable reports whether an operation in ERROR can run again: only those whose
+// failure undid nothing.
+func Relaunchable(typ string) bool {
+	switch typ {
+	case VMCreate, DiskCreate, IfaceCreate, VLANCreate, AccountCredit:
+		return false
+	}
+	return true
+}

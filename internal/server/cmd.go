@@ -1,0 +1,236 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-io/berth/internal/config"
+	"github.com/berth-io/berth/internal/service"
+)
+
+// Main runs berthd's command line and returns its exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := &cobra.Command{Use: "berthd", Short: "Berth: a self-hosted control plane speaking the Gandi Hosting API", SilenceUsage: true, SilenceErrors: true}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.AddCommand(serveCmd(stdout, stderr), adminCmd(stdout))
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "berthd:", err)
+		return 1
+	}
+	return 0
+}
+
+// configFlags registers the flags shared by every command that opens the data directory.
+func configFlags(cmd *cobra.Command) func() (config.Config, error) {
+	var file, data, backend, images, listen string
+	f := cmd.Flags()
+	f.StringVar(&file, "config", "", "JSON configuration file")
+	f.StringVar(&data, "data", "", "data directory (database, disks, VM state)")
+	f.StringVar(&backend, "backend", "", "qemu (real VMs) or sim (sandbox with fake drivers)")
+	f.StringVar(&images, "images", "", "directory of built guest images (manifests)")
+	f.StringVar(&listen, "listen", "", "address of the API, host:port")
+	return func() (config.Config, error) {
+		c := config.Default()
+		if file != "" {
+			if err := c.Load(file); err != nil {
+				return c, err
+			}
+		}
+		for dst, v := range map[*string]string{&c.DataDir: data, &c.Backend: backend, &c.ImagesDir: images, &c.Listen: listen} {
+			if v != "" {
+				*dst = v
+			}
+		}
+		if c.ImagesDir != "" {
+			abs, err := filepath.Abs(c.ImagesDir)
+			if err != nil {
+				return c, err
+			}
+			c.ImagesDir = abs
+		}
+		return c, c.Validate()
+	}
+}
+
+func serveCmd(stdout, stderr io.Writer) *cobra.Command {
+	var demo bool
+	cmd := &cobra.Command{Use: "serve", Short: "Run the API and the VMs of this host"}
+	load := configFlags(cmd)
+	cmd.Flags().BoolVar(&demo, "demo", false, "create a demo account (once) and print its API key")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := load()
+		if err != nil {
+			return err
+		}
+		log := newLogger(cfg.LogLevel, os.Stderr)
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		d, err := New(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		addr, err := d.Start(ctx)
+		if err != nil {
+			d.Stop(context.Background())
+			return err
+		}
+		log.Info("berthd serving", "addr", addr, "backend", cfg.Backend, "data", cfg.DataDir)
+		fmt.Fprintf(stdout, "berthd: API at http://%s/xmlrpc/ (backend %s, data %s)\n", addr, cfg.Backend, cfg.DataDir)
+		if demo {
+			key, err := demoAccount(ctx, d.Service(), cfg.DataDir)
+			if err != nil {
+				log.Error("demo account", "err", err)
+			} else {
+				fmt.Fprintf(stdout, "berthd: demo account \"demo\", API key %s\n", key)
+				fmt.Fprintf(stdout, "berthd: try: API_HOST=http://%s/xmlrpc/ API_KEY=%s gandi vm list\n", addr, key)
+			}
+		}
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		return d.Stop(sctx)
+	}
+	return cmd
+}
+
+// demoAccount creates the demo account once, keeping its key in the data directory so a
+// later `make run` can print it again.
+func demoAccount(ctx context.Context, svc *service.Service, dir string) (string, error) {
+	path := filepath.Join(dir, "demo.key")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	_, key, err := svc.CreateAccount(ctx, "demo", "Demo account", 100000)
+	if err != nil {
+		return "", err
+	}
+	if _, err := svc.Credit(ctx, "demo", 0, 100000); err != nil {
+		return "", err
+	}
+	return key, os.WriteFile(path, []byte(key+"\n"), 0o600)
+}
+
+func adminCmd(stdout io.Writer) *cobra.Command {
+	admin := &cobra.Command{Use: "admin", Short: "Administer accounts and images (on the data directory)"}
+	account := &cobra.Command{Use: "account", Short: "Create accounts and add credits"}
+	admin.AddCommand(account, imageCmd(stdout))
+
+	var handle, fullname string
+	var credits, cents int64
+	create := &cobra.Command{Use: "create", Short: "Create an account and print its new API key"}
+	loadC := configFlags(create)
+	create.Flags().StringVar(&handle, "handle", "", "account handle (required)")
+	create.Flags().StringVar(&fullname, "fullname", "", "full name")
+	create.Flags().Int64Var(&credits, "credits", 0, "initial credits")
+	create.RunE = func(cmd *cobra.Command, _ []string) error {
+		return withDaemon(cmd.Context(), loadC, func(ctx context.Context, dm *Daemon) error {
+			svc := dm.svc
+			if handle == "" {
+				return errors.New("--handle is required")
+			}
+			_, key, err := svc.CreateAccount(ctx, handle, fullname, credits)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, key)
+			return nil
+		})
+	}
+	credit := &cobra.Command{Use: "credit", Short: "Add credits (and prepaid money) to an account"}
+	loadK := configFlags(credit)
+	credit.Flags().StringVar(&handle, "handle", "", "account handle (required)")
+	credit.Flags().Int64Var(&credits, "credits", 0, "credits to add")
+	credit.Flags().Int64Var(&cents, "prepaid-cents", 0, "prepaid money to add, in cents")
+	credit.RunE = func(cmd *cobra.Command, _ []string) error {
+		return withDaemon(cmd.Context(), loadK, func(ctx context.Context, dm *Daemon) error {
+			svc := dm.svc
+			if handle == "" {
+				return errors.New("--handle is required")
+			}
+			a, err := svc.Credit(ctx, handle, credits, cents)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s: %d credits, prepaid %d.%02d\n", a.Handle, a.Credits, a.PrepaidCents/100, a.PrepaidCents%100)
+			return nil
+		})
+	}
+	account.AddCommand(create, credit)
+	return admin
+}
+
+func imageCmd(stdout io.Writer) *cobra.Command {
+	image := &cobra.Command{Use: "image", Short: "Register guest images"}
+	var file, label, dc, system, version, kernel, cmdline string
+	imp := &cobra.Command{Use: "import", Short: "Register a qcow2 image (any cloud image with cloud-init) in a datacenter"}
+	load := configFlags(imp)
+	f := imp.Flags()
+	f.StringVar(&file, "file", "", "qcow2 file (required)")
+	f.StringVar(&label, "label", "", "image label (required)")
+	f.StringVar(&dc, "datacenter", "", "datacenter code or id (required)")
+	f.StringVar(&system, "system", "Linux", "operating system name")
+	f.StringVar(&version, "version", "", "operating system version")
+	f.StringVar(&kernel, "kernel", "grub", "kernel the image boots with: grub (its own bootloader) or a kernel of disk.list_kernels")
+	f.StringVar(&cmdline, "cmdline", "", "kernel command line, for a direct kernel boot")
+	imp.RunE = func(cmd *cobra.Command, _ []string) error {
+		return withDaemon(cmd.Context(), load, func(ctx context.Context, d *Daemon) error {
+			if file == "" || label == "" || dc == "" {
+				return errors.New("--file, --label and --datacenter are required")
+			}
+			dcID, err := d.datacenterID(dc)
+			if err != nil {
+				return err
+			}
+			if _, ok := d.svc.Catalog().Kernel(kernel); !ok {
+				return fmt.Errorf("kernel %q is not in this host's catalog", kernel)
+			}
+			abs, err := filepath.Abs(file)
+			if err != nil {
+				return err
+			}
+			im, err := d.svc.RegisterImage(ctx, service.ImageSpec{Label: label, DatacenterID: dcID, OSArch: "x86-64", System: system,
+				Version: version, KernelVersion: kernel, Cmdline: cmdline}, func(id int64) (int64, error) { return d.vol.Import(ctx, id, abs) })
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "image %d %q: disk %d, %d MB, datacenter %d\n", im.ID, im.Label, im.DiskID, im.Size, im.DatacenterID)
+			return nil
+		})
+	}
+	image.AddCommand(imp)
+	return image
+}
+
+func withDaemon(ctx context.Context, load func() (config.Config, error), fn func(context.Context, *Daemon) error) error {
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	d, err := New(ctx, cfg, newLogger("warn", os.Stderr))
+	if err != nil {
+		return err
+	}
+	defer d.st.Close()
+	return fn(ctx, d)
+}
+
+func (d *Daemon) datacenterID(s string) (int64, error) {
+	for _, dc := range d.svc.Catalog().Datacenters {
+		if strings.EqualFold(dc.Code, s) || fmt.Sprint(dc.ID) == s {
+			return dc.ID, nil
+		}
+	}
+	return 0, fmt.Errorf("no datacenter %q", s)
+}

@@ -1,0 +1,96 @@
+package service
+
+import (
+	"context"
+	"errors"
+
+	"github.com/berth-io/berth/api"
+	"github.com/berth-io/berth/internal/ops"
+	"github.com/berth-io/berth/internal/store"
+)
+
+// OperationList lists the caller's operations.
+func (s *Service) OperationList(ctx context.Context, c *Caller, o api.ListOptions) ([]api.Operation, error) {
+	var out []api.Operation
+	err := s.read(ctx, func(tx store.Tx) error {
+		list, err := tx.Operations(page(c, o))
+		for _, op := range list {
+			out = append(out, op.Operation)
+		}
+		return err
+	})
+	return out, err
+}
+
+// OperationCount counts the caller's operations.
+func (s *Service) OperationCount(ctx context.Context, c *Caller, o api.ListOptions) (n int64, err error) {
+	err = s.read(ctx, func(tx store.Tx) error { n, err = tx.CountOperations(countQuery(c, o)); return err })
+	return n, err
+}
+
+// OperationInfo returns one operation.
+func (s *Service) OperationInfo(ctx context.Context, c *Caller, id int64) (*api.Operation, error) {
+	var out api.Operation
+	err := s.st.Read(ctx, func(tx store.Tx) error {
+		op, err := tx.Operation(c.AccountID, id)
+		if err != nil {
+			return notFound(err, api.ObjOperation, id)
+		}
+		out = op.Operation
+		return nil
+	})
+	if err != nil {
+		return nil, s.internal(err)
+	}
+	return &out, nil
+}
+
+// OperationCancel cancels an operation still in BILL or WAIT, undoing what it reserved.
+func (s *Service) OperationCancel(ctx context.Context, c *Caller, id int64) error {
+	err := s.st.Write(ctx, func(tx store.Tx) error {
+		op, err := tx.Operation(c.AccountID, id)
+		if err != nil {
+			return notFound(err, api.ObjOperation, id)
+		}
+		if op.Step != api.StepBill && op.Step != api.StepWait {
+			return api.Errorf(api.Conflict, api.ObjOperation, "operation %d is in step %s: only BILL and WAIT can be cancelled", id, op.Step)
+		}
+		if err := s.Fail(tx, op, errCancelled); err != nil {
+			return err
+		}
+		op.Step, op.Updated = api.StepCancel, s.now().UTC()
+		op.LastError = "cancelled"
+		return tx.UpdateOperation(op)
+	})
+	if err != nil {
+		return s.internal(err)
+	}
+	return nil
+}
+
+var errCancelled = errors.New("cancelled")
+
+// OperationRelaunch runs an operation in ERROR again, when its failure undid nothing.
+func (s *Service) OperationRelaunch(ctx context.Context, c *Caller, id int64) error {
+	err := s.st.Write(ctx, func(tx store.Tx) error {
+		op, err := tx.Operation(c.AccountID, id)
+		if err != nil {
+			return notFound(err, api.ObjOperation, id)
+		}
+		if op.Step != api.StepError {
+			return api.Errorf(api.Conflict, api.ObjOperation, "operation %d is in step %s: only ERROR can be relaunched", id, op.Step)
+		}
+		if !ops.Relaunchable(op.Type) {
+			return api.Errorf(api.Conflict, api.ObjOperation, "operation %d (%s) undid its work when it failed: make the request again", id, op.Type)
+		}
+		op.Step, op.LastError, op.Started, op.Updated = api.StepWait, "", nil, s.now().UTC()
+		if err := tx.UpdateOperation(op); err != nil {
+			return err
+		}
+		return s.enq.Enqueue(ctx, tx, op)
+	})
+	if err != nil {
+		return s.internal(err)
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+// Package store persists Berth's objects. Store is the interface the service layer uses;
+// sqlstore implements it on SQLite (the embedded default) and PostgreSQL with one SQL text.
+// Every read and write of tenant objects is scoped by account; nothing here knows the Gandi
+// wire format.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/berth-io/berth/api"
+)
+
+// Errors the store returns.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrDuplicate = errors.New("duplicate")
+)
+
+// AllAccounts is the Scope of admin and background reads that cross accounts.
+const AllAccounts = -1
+
+// PublicAccount owns image disks: any account may read them as a source.
+const PublicAccount = 0
+
+// Store opens transactions.
+type Store interface {
+	// Write runs fn in a read-write transaction and commits it when fn returns nil.
+	Write(ctx context.Context, fn func(Tx) error) error
+	// Read runs fn in a read-only transaction.
+	Read(ctx context.Context, fn func(Tx) error) error
+	// DB is the handle of the write pool, for the operations engine's queue.
+	DB() *sql.DB
+	// Dialect names the SQL engine: "sqlite" or "postgres".
+	Dialect() string
+	// Close releases the database.
+	Close() error
+}
+
+// Query selects rows of one table.
+type Query struct {
+	Scope   int64 // account id, or AllAccounts
+	Filters []api.Filter
+	Limit   int64 // 0 means no limit
+	Offset  int64
+	SortBy  string
+	Desc    bool
+}
+
+// Tx is one transaction.
+type Tx interface {
+	// SQLTx is the underlying transaction, for enqueueing jobs in it.
+	SQLTx() *sql.Tx
+	UsageReader
+
+	InsertAccount(a *Account) error
+	AccountByKeyHash(hash string) (*Account, error)
+	AccountByHandle(handle string) (*Account, error)
+	AccountByID(id int64) (*Account, error)
+	Accounts() ([]*Account, error)
+	UpdateAccount(a *Account) error
+
+	InsertImage(im *api.Image) error
+	Images(q Query) ([]*api.Image, error)
+	CountImages(q Query) (int64, error)
+	UpdateImage(im *api.Image) error
+
+	InsertVM(v *VM) error
+	VM(scope, id int64) (*VM, error)
+	VMs(q Query) ([]*VM, error)
+	CountVMs(q Query) (int64, error)
+	UpdateVM(v *VM) error
+	DeleteVM(id int64) error
+
+	InsertDisk(d *Disk) error
+	Disk(scope, id int64) (*Disk, error)
+	Disks(q Query) ([]*Disk, error)
+	CountDisks(q Query) (int64, error)
+	DisksOfVM(vmID int64) ([]*Disk, error)
+	UpdateDisk(d *Disk) error
+	DeleteDisk(id int64) error
+
+	InsertIface(f *Iface) error
+	Iface(scope, id int64) (*Iface, error)
+	Ifaces(q Query) ([]*Iface, error)
+	CountIfaces(q Query) (int64, error)
+	IfacesOfVM(vmID int64) ([]*Iface, error)
+	UpdateIface(f *Iface) error
+	DeleteIface(id int64) error
+
+	InsertIP(ip *IP) error
+	IP(scope, id int64) (*IP, error)
+	IPs(q Query) ([]*IP, error)
+	CountIPs(q Query) (int64, error)
+	IPsOfIface(ifaceID int64) ([]*IP, error)
+	UsedAddresses(network string) ([]string, error)
+	UpdateIP(ip *IP) error
+	DeleteIPsOfIface(ifaceID int64) error
+
+	InsertVLAN(v *VLAN) error
+	VLAN(scope, id int64) (*VLAN, error)
+	VLANs(q Query) ([]*VLAN, error)
+	CountVLANs(q Query) (int64, error)
+	UpdateVLAN(v *VLAN) error
+	DeleteVLAN(id int64) error
+
+	InsertSSHKey(k *SSHKey) error
+	SSHKey(scope, id int64) (*SSHKey, error)
+	SSHKeys(q Query) ([]*SSHKey, error)
+	CountSSHKeys(q Query) (int64, error)
+	DeleteSSHKey(id int64) error
+
+	InsertOperation(o *Operation) error
+	Operation(scope, id int64) (*Operation, error)
+	Operations(q Query) ([]*Operation, error)
+	CountOperations(q Query) (int64, error)
+	UpdateOperation(o *Operation) error
+	// PendingBefore reports whether an operation older than o, not yet terminal, touches one
+	// of o's objects: operations on one object run in order.
+	PendingBefore(o *Operation) (bool, error)
+}
+
+// Account is a tenant row.
+type Account struct {
+	api.Account
+	KeyHash      string
+	CreditsMilli int64 // credits in thousandths, so hourly billing can charge fractions
+	BilledAt     time.Time
+}
+
+// VM is a VM row.
+type VM struct {
+	api.VM
+	AccountID  int64
+	Host       string
+	BootMemory int64 // memory at the last boot: the base of hot-added memory
+}
+
+// Disk is a disk row.
+type Disk struct {
+	api.Disk
+	AccountID int64
+	Host      string
+}
+
+// Iface is an iface row.
+type Iface struct {
+	api.Iface
+	AccountID int64
+	VLANID    int64
+}
+
+// IP is an IP row.
+type IP struct {
+	api.IP
+	AccountID int64
+	Network   string // the pool it was allocated from; unique with the address
+}
+
+// VLAN is a VLAN row.
+type VLAN struct {
+	api.VLAN
+	AccountID int64
+}
+
+// SSHKey is an SSH key row.
+type SSHKey struct {
+	api.SSHKey
+	AccountID int64
+	Created   time.Time
+}
+
+// Operation is an operation row.
+type Operation struct {
+	api.Operation
+	AccountID int64
+	Spec      []byte // JSON: what the worker needs to carry the operation out
+	Queue     string
+}
+
+// Usage is what an account holds, for billing.
+type Usage struct {
+	RunningVMs int64
+	Cores      int64 // of running VMs
+	MemoryMB   int64 // of running VMs
+	DiskMB     int64 // data disks
+	SnapshotMB int64
+	IPv4       int64 // public
+	IPv6       int64
+}
+
+// UsageReader reads an account's usage (every Tx is one).
+type UsageReader interface {
+	Usage(accountID int64) (Usage, error)
+}

@@ -1,0 +1,32 @@
+// Package volume defines the disk driver: a disk is a qcow2 file in the qcow2 driver, an
+// in-memory record in the fake one.
+package volume
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrNoSpace is returned when the host lacks the space for a disk.
+var ErrNoSpace = errors.New("not enough disk space on the host")
+
+// Driver creates and changes disks. Every method is idempotent.
+type Driver interface {
+	// Create makes an empty disk of sizeMB.
+	Create(ctx context.Context, id int64, sizeMB int64) error
+	// CreateFrom makes disk id with the content of disk src, grown to sizeMB.
+	CreateFrom(ctx context.Context, id, src int64, sizeMB int64) error
+	// Snapshot makes disk id a point-in-time copy of src.
+	Snapshot(ctx context.Context, id, src int64) error
+	// Rollback replaces the content of disk id with that of snapshot snap.
+	Rollback(ctx context.Context, id, snap int64) error
+	// Resize grows a disk (offline).
+	Resize(ctx context.Context, id int64, sizeMB int64) error
+	Delete(ctx context.Context, id int64) error
+	// Path is the file the hypervisor opens for disk id.
+	Path(id int64) string
+	// Import makes disk id a copy of an image file and returns its virtual size in MB.
+	Import(ctx context.Context, id int64, path string) (int64, error)
+	// Exists reports whether disk id has its file.
+	Exists(ctx context.Context, id int64) (bool, error)
+}
