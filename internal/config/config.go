@@ -51,6 +51,7 @@ type Config struct {
 	ConsoleURL    string       `json:"console_url"`
 	BillingEvery  Duration     `json:"billing_every"`
 	MaxCores      int64        `json:"max_cores"`
+	SimLatency    Duration     `json:"sim_latency"` // time each fake driver call takes (sim backend)
 	LogLevel      string       `json:"log_level"`
 }
 

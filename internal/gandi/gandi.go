@@ -73,7 +73,9 @@ var legacyAliases = []string{
 
 func (g *gandi) methods() map[string]xmlrpc.Method {
 	m := map[string]xmlrpc.Method{
-		"version.info":               g.call(api.ObjUnknown, func(context.Context, *service.Caller, []any) (any, error) { return wire{"api_version": APIVersion}, nil }),
+		"version.info": g.call(api.ObjUnknown, func(context.Context, *service.Caller, []any) (any, error) {
+			return wire{"api_version": APIVersion}, nil
+		}),
 		"hosting.account.info":       g.call(api.ObjHosting, g.accountInfo),
 		"hosting.account.credit":     g.call(api.ObjHosting, g.accountCredit),
 		"hosting.rating.list":        g.call(api.ObjHosting, func(context.Context, *service.Caller, []any) (any, error) { return ratingWire(g.svc.Rating()), nil }),

@@ -231,7 +231,7 @@ func accountWire(a *api.Account) wire {
 	return wire{
 		"id": a.ID, "handle": a.Handle, "fullname": a.FullName, "credits": a.Credits,
 		"average_credit_cost": nil, "date_credits_expiration": nil, "products": nil, "rating_enabled": true,
-		"resources": wire{"available": nil, "expired": nil, "granted": nil, "used": nil},
+		"resources":        wire{"available": nil, "expired": nil, "granted": nil, "used": nil},
 		"share_definition": nil, "cycle_day": int64(a.Created.Day()),
 	}
 }

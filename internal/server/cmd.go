@@ -35,12 +35,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // configFlags registers the flags shared by every command that opens the data directory.
 func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 	var file, data, backend, images, listen string
+	var simLatency time.Duration
 	f := cmd.Flags()
 	f.StringVar(&file, "config", "", "JSON configuration file")
 	f.StringVar(&data, "data", "", "data directory (database, disks, VM state)")
 	f.StringVar(&backend, "backend", "", "qemu (real VMs) or sim (sandbox with fake drivers)")
 	f.StringVar(&images, "images", "", "directory of built guest images (manifests)")
 	f.StringVar(&listen, "listen", "", "address of the API, host:port")
+	f.DurationVar(&simLatency, "sim-latency", 0, "time each fake driver call takes (sim backend)")
 	return func() (config.Config, error) {
 		c := config.Default()
 		if file != "" {
@@ -52,6 +54,9 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 			if v != "" {
 				*dst = v
 			}
+		}
+		if simLatency > 0 {
+			c.SimLatency.Duration = simLatency
 		}
 		if c.ImagesDir != "" {
 			abs, err := filepath.Abs(c.ImagesDir)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/berth-io/berth/internal/agent"
@@ -22,6 +23,7 @@ import (
 	netfake "github.com/berth-io/berth/internal/netdev/fake"
 	"github.com/berth-io/berth/internal/ops"
 	"github.com/berth-io/berth/internal/service"
+	"github.com/berth-io/berth/internal/simstate"
 	"github.com/berth-io/berth/internal/store"
 	"github.com/berth-io/berth/internal/store/sqlstore"
 	"github.com/berth-io/berth/internal/volume"
@@ -188,14 +190,23 @@ type imageFile struct {
 func newBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*backend, error) {
 	switch cfg.Backend {
 	case "sim":
-		return simBackend(cfg), nil
+		return simBackend(cfg)
 	}
 	return nil, fmt.Errorf("backend %q is not available in this build", cfg.Backend)
 }
 
 // simBackend is the sandbox: fake drivers, one synthetic image and kernel per datacenter.
-func simBackend(cfg config.Config) *backend {
-	b := &backend{hv: hvfake.New(), vol: volfake.New(0), net: netfake.New(),
+func simBackend(cfg config.Config) (*backend, error) {
+	dir := filepath.Join(cfg.DataDir, "sim")
+	hv, err := hvfake.NewPersistent(simstate.File{Path: filepath.Join(dir, "vms.json"), Delay: cfg.SimLatency.Duration})
+	if err != nil {
+		return nil, err
+	}
+	vol, err := volfake.NewPersistent(0, simstate.File{Path: filepath.Join(dir, "disks.json"), Delay: cfg.SimLatency.Duration})
+	if err != nil {
+		return nil, err
+	}
+	b := &backend{hv: hv, vol: vol, net: netfake.New(),
 		boot: func(name, cmdline string) hypervisor.Boot { return hypervisor.Boot{Kernel: name, Cmdline: cmdline} }}
 	b.kernels = []service.Kernel{
 		{Name: "sim-6.1-x86_64", Flavor: "linux", Kernel: "sim://kernel", Cmdline: "root=/dev/vda console=ttyS0 rw"},
@@ -206,7 +217,7 @@ func simBackend(cfg config.Config) *backend {
 		b.images = append(b.images, imageFile{spec: service.ImageSpec{Label: "Berth Tiny", DatacenterID: dc.ID, OSArch: "x86-64",
 			System: "Berth", Version: "1", KernelVersion: "sim-6.1-x86_64", Cmdline: "root=/dev/vda console=ttyS0 rw", SizeMB: 3072}, file: "sim://tiny"})
 	}
-	return b
+	return b, nil
 }
 
 func (d *Daemon) registerImages(ctx context.Context, images []imageFile) error {

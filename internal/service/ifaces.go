@@ -29,7 +29,7 @@ const (
 
 // Network names: the pools addresses are unique within.
 func publicNetwork(dc, version int64) string { return fmt.Sprintf("dc:%d:v%d", dc, version) }
-func vlanNetwork(vlan int64) string           { return fmt.Sprintf("vlan:%d", vlan) }
+func vlanNetwork(vlan int64) string          { return fmt.Sprintf("vlan:%d", vlan) }
 
 // PublicPool returns the public address pool of a datacenter for an IP version.
 func (s *Service) PublicPool(dcID, version int64) (ipam.Pool, error) {

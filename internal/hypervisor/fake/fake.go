@@ -1,6 +1,7 @@
 // Package fake is an in-memory hypervisor.Driver for service logic tests and berthd's sim
 // backend. It keeps the rules of the real driver (memory and cores within the maxima fixed
-// at start, live changes only on a running VM) but runs no guest.
+// at start, live changes only on a running VM) but runs no guest. In the sim backend it
+// keeps its state in a file and takes a configurable time per call.
 package fake
 
 import (
@@ -10,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/berth-io/berth/internal/hypervisor"
+	"github.com/berth-io/berth/internal/simstate"
 )
 
 // VM is the fake's record of one VM.
@@ -21,14 +23,34 @@ type VM struct {
 
 // Driver is the fake hypervisor.
 type Driver struct {
-	mu  sync.Mutex
-	vms map[int64]*VM
+	mu    sync.Mutex
+	vms   map[int64]*VM
+	state simstate.File
 }
 
 var _ hypervisor.Driver = (*Driver)(nil)
 
 // New returns an empty fake hypervisor.
 func New() *Driver { return &Driver{vms: map[int64]*VM{}} }
+
+// NewPersistent returns a fake that keeps its VMs in a file and takes a delay per call.
+func NewPersistent(state simstate.File) (*Driver, error) {
+	d := &Driver{vms: map[int64]*VM{}, state: state}
+	return d, state.Load(&d.vms)
+}
+
+// change runs fn on the locked driver after the simulated latency, and saves.
+func (d *Driver) change(ctx context.Context, fn func() error) error {
+	if err := d.state.Wait(ctx); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := fn(); err != nil {
+		return err
+	}
+	return d.state.Save(d.vms)
+}
 
 // Get returns a copy of the fake's record of VM id.
 func (d *Driver) Get(id int64) (VM, bool) {
@@ -54,51 +76,51 @@ func (d *Driver) Crash(id int64) {
 }
 
 // Start implements hypervisor.Driver.
-func (d *Driver) Start(_ context.Context, spec hypervisor.Spec) error {
+func (d *Driver) Start(ctx context.Context, spec hypervisor.Spec) error {
 	if spec.MemoryMB > spec.MaxMemMB || spec.Cores > spec.MaxCores || len(spec.Disks) == 0 {
 		return fmt.Errorf("start vm %d: invalid spec", spec.ID)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if v, ok := d.vms[spec.ID]; ok && v.Running {
+	return d.change(ctx, func() error {
+		if v, ok := d.vms[spec.ID]; ok && v.Running {
+			return nil
+		}
+		spec.Disks = slices.Clone(spec.Disks)
+		spec.NICs = slices.Clone(spec.NICs)
+		v := d.vms[spec.ID]
+		if v == nil {
+			v = &VM{}
+			d.vms[spec.ID] = v
+		}
+		v.Spec, v.Running = spec, true
+		v.Boots++
 		return nil
-	}
-	spec.Disks = slices.Clone(spec.Disks)
-	spec.NICs = slices.Clone(spec.NICs)
-	v := d.vms[spec.ID]
-	if v == nil {
-		v = &VM{}
-		d.vms[spec.ID] = v
-	}
-	v.Spec, v.Running = spec, true
-	v.Boots++
-	return nil
+	})
 }
 
-func (d *Driver) running(id int64) (*VM, error) {
-	v, ok := d.vms[id]
-	if !ok || !v.Running {
-		return nil, fmt.Errorf("vm %d: %w", id, hypervisor.ErrNotRunning)
-	}
-	return v, nil
+// live runs fn on a running VM.
+func (d *Driver) live(ctx context.Context, id int64, fn func(v *VM) error) error {
+	return d.change(ctx, func() error {
+		v, ok := d.vms[id]
+		if !ok || !v.Running {
+			return fmt.Errorf("vm %d: %w", id, hypervisor.ErrNotRunning)
+		}
+		return fn(v)
+	})
 }
 
 // Stop implements hypervisor.Driver.
-func (d *Driver) Stop(_ context.Context, id int64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if v, ok := d.vms[id]; ok {
-		v.Running = false
-	}
-	return nil
+func (d *Driver) Stop(ctx context.Context, id int64) error {
+	return d.change(ctx, func() error {
+		if v, ok := d.vms[id]; ok {
+			v.Running = false
+		}
+		return nil
+	})
 }
 
 // Destroy implements hypervisor.Driver.
-func (d *Driver) Destroy(_ context.Context, id int64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.vms, id)
-	return nil
+func (d *Driver) Destroy(ctx context.Context, id int64) error {
+	return d.change(ctx, func() error { delete(d.vms, id); return nil })
 }
 
 // State implements hypervisor.Driver.
@@ -116,93 +138,66 @@ func (d *Driver) State(_ context.Context, id int64) (hypervisor.State, error) {
 }
 
 // SetMemory implements hypervisor.Driver.
-func (d *Driver) SetMemory(_ context.Context, id, mb int64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	v, err := d.running(id)
-	if err != nil {
-		return err
-	}
-	if mb > v.Spec.MaxMemMB {
-		return fmt.Errorf("memory %d MB over the maximum %d MB", mb, v.Spec.MaxMemMB)
-	}
-	v.Spec.MemoryMB = mb
-	return nil
+func (d *Driver) SetMemory(ctx context.Context, id, mb int64) error {
+	return d.live(ctx, id, func(v *VM) error {
+		if mb > v.Spec.MaxMemMB {
+			return fmt.Errorf("memory %d MB over the maximum %d MB", mb, v.Spec.MaxMemMB)
+		}
+		v.Spec.MemoryMB = mb
+		return nil
+	})
 }
 
 // SetCores implements hypervisor.Driver.
-func (d *Driver) SetCores(_ context.Context, id, n int64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	v, err := d.running(id)
-	if err != nil {
-		return err
-	}
-	if n > v.Spec.MaxCores {
-		return fmt.Errorf("%d cores over the maximum %d", n, v.Spec.MaxCores)
-	}
-	v.Spec.Cores = n
-	return nil
+func (d *Driver) SetCores(ctx context.Context, id, n int64) error {
+	return d.live(ctx, id, func(v *VM) error {
+		if n > v.Spec.MaxCores {
+			return fmt.Errorf("%d cores over the maximum %d", n, v.Spec.MaxCores)
+		}
+		v.Spec.Cores = n
+		return nil
+	})
 }
 
 // AttachDisk implements hypervisor.Driver.
-func (d *Driver) AttachDisk(_ context.Context, id int64, disk hypervisor.Disk) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	v, err := d.running(id)
-	if err != nil {
-		return err
-	}
-	if !slices.ContainsFunc(v.Spec.Disks, func(x hypervisor.Disk) bool { return x.ID == disk.ID }) {
-		v.Spec.Disks = append(v.Spec.Disks, disk)
-	}
-	return nil
+func (d *Driver) AttachDisk(ctx context.Context, id int64, disk hypervisor.Disk) error {
+	return d.live(ctx, id, func(v *VM) error {
+		if !slices.ContainsFunc(v.Spec.Disks, func(x hypervisor.Disk) bool { return x.ID == disk.ID }) {
+			v.Spec.Disks = append(v.Spec.Disks, disk)
+		}
+		return nil
+	})
 }
 
 // DetachDisk implements hypervisor.Driver.
-func (d *Driver) DetachDisk(_ context.Context, id, diskID int64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	v, err := d.running(id)
-	if err != nil {
-		return err
-	}
-	v.Spec.Disks = slices.DeleteFunc(v.Spec.Disks, func(x hypervisor.Disk) bool { return x.ID == diskID })
-	return nil
+func (d *Driver) DetachDisk(ctx context.Context, id, diskID int64) error {
+	return d.live(ctx, id, func(v *VM) error {
+		v.Spec.Disks = slices.DeleteFunc(v.Spec.Disks, func(x hypervisor.Disk) bool { return x.ID == diskID })
+		return nil
+	})
 }
 
 // ResizeDisk implements hypervisor.Driver.
-func (d *Driver) ResizeDisk(_ context.Context, id, diskID, _ int64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	_, err := d.running(id)
-	return err
+func (d *Driver) ResizeDisk(ctx context.Context, id, _, _ int64) error {
+	return d.live(ctx, id, func(*VM) error { return nil })
 }
 
 // AttachNIC implements hypervisor.Driver.
-func (d *Driver) AttachNIC(_ context.Context, id int64, n hypervisor.NIC) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	v, err := d.running(id)
-	if err != nil {
-		return err
-	}
-	if !slices.ContainsFunc(v.Spec.NICs, func(x hypervisor.NIC) bool { return x.ID == n.ID }) {
-		v.Spec.NICs = append(v.Spec.NICs, n)
-	}
-	return nil
+func (d *Driver) AttachNIC(ctx context.Context, id int64, n hypervisor.NIC) error {
+	return d.live(ctx, id, func(v *VM) error {
+		if !slices.ContainsFunc(v.Spec.NICs, func(x hypervisor.NIC) bool { return x.ID == n.ID }) {
+			v.Spec.NICs = append(v.Spec.NICs, n)
+		}
+		return nil
+	})
 }
 
 // DetachNIC implements hypervisor.Driver.
-func (d *Driver) DetachNIC(_ context.Context, id, nicID int64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	v, err := d.running(id)
-	if err != nil {
-		return err
-	}
-	v.Spec.NICs = slices.DeleteFunc(v.Spec.NICs, func(x hypervisor.NIC) bool { return x.ID == nicID })
-	return nil
+func (d *Driver) DetachNIC(ctx context.Context, id, nicID int64) error {
+	return d.live(ctx, id, func(v *VM) error {
+		v.Spec.NICs = slices.DeleteFunc(v.Spec.NICs, func(x hypervisor.NIC) bool { return x.ID == nicID })
+		return nil
+	})
 }
 
 // List implements hypervisor.Driver.

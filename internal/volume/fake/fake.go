@@ -1,4 +1,5 @@
-// Package fake is an in-memory volume.Driver for logic tests and the sim backend.
+// Package fake is an in-memory volume.Driver for logic tests and the sim backend, where it
+// keeps its state in a file and takes a configurable time per call.
 package fake
 
 import (
@@ -6,20 +7,26 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/berth-io/berth/internal/simstate"
 	"github.com/berth-io/berth/internal/volume"
 )
 
 // Disk is the fake's record of a disk.
 type Disk struct {
 	SizeMB  int64
-	Content string // what the disk "holds": the id of the disk it was made from, or "empty"
+	Content string // what the disk "holds": where its data came from
+}
+
+type data struct {
+	Disks  map[int64]*Disk
+	FreeMB int64
 }
 
 // Driver is the fake volume driver.
 type Driver struct {
-	mu     sync.Mutex
-	disks  map[int64]*Disk
-	freeMB int64
+	mu    sync.Mutex
+	d     data
+	state simstate.File
 }
 
 var _ volume.Driver = (*Driver)(nil)
@@ -29,109 +36,135 @@ func New(capacityMB int64) *Driver {
 	if capacityMB == 0 {
 		capacityMB = 1 << 40
 	}
-	return &Driver{disks: map[int64]*Disk{}, freeMB: capacityMB}
+	return &Driver{d: data{Disks: map[int64]*Disk{}, FreeMB: capacityMB}}
+}
+
+// NewPersistent returns a fake keeping its disks in a file.
+func NewPersistent(capacityMB int64, state simstate.File) (*Driver, error) {
+	d := New(capacityMB)
+	d.state = state
+	return d, state.Load(&d.d)
+}
+
+func (d *Driver) change(ctx context.Context, fn func() error) error {
+	if err := d.state.Wait(ctx); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := fn(); err != nil {
+		return err
+	}
+	return d.state.Save(d.d)
 }
 
 // Get returns the fake's record of disk id.
 func (d *Driver) Get(id int64) (Disk, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	x, ok := d.disks[id]
+	x, ok := d.d.Disks[id]
 	if !ok {
 		return Disk{}, false
 	}
 	return *x, true
 }
 
-// Put registers a disk as existing (an imported image).
-func (d *Driver) Put(id, sizeMB int64, content string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.disks[id] = &Disk{SizeMB: sizeMB, Content: content}
-}
-
 func (d *Driver) add(id, sizeMB int64, content string) error {
-	if _, ok := d.disks[id]; ok {
+	if _, ok := d.d.Disks[id]; ok {
 		return nil
 	}
-	if sizeMB > d.freeMB {
+	if sizeMB > d.d.FreeMB {
 		return fmt.Errorf("disk %d: %w", id, volume.ErrNoSpace)
 	}
-	d.freeMB -= sizeMB
-	d.disks[id] = &Disk{SizeMB: sizeMB, Content: content}
+	d.d.FreeMB -= sizeMB
+	d.d.Disks[id] = &Disk{SizeMB: sizeMB, Content: content}
 	return nil
+}
+
+func (d *Driver) source(src int64) (*Disk, error) {
+	s, ok := d.d.Disks[src]
+	if !ok {
+		return nil, fmt.Errorf("source disk %d has no volume", src)
+	}
+	return s, nil
 }
 
 // Create implements volume.Driver.
-func (d *Driver) Create(_ context.Context, id, sizeMB int64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.add(id, sizeMB, "empty")
+func (d *Driver) Create(ctx context.Context, id, sizeMB int64) error {
+	return d.change(ctx, func() error { return d.add(id, sizeMB, "empty") })
 }
 
 // CreateFrom implements volume.Driver.
-func (d *Driver) CreateFrom(_ context.Context, id, src, sizeMB int64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s, ok := d.disks[src]
-	if !ok {
-		return fmt.Errorf("source disk %d has no volume", src)
-	}
-	return d.add(id, max(sizeMB, s.SizeMB), s.Content)
+func (d *Driver) CreateFrom(ctx context.Context, id, src, sizeMB int64) error {
+	return d.change(ctx, func() error {
+		s, err := d.source(src)
+		if err != nil {
+			return err
+		}
+		return d.add(id, max(sizeMB, s.SizeMB), s.Content)
+	})
 }
 
 // Snapshot implements volume.Driver.
-func (d *Driver) Snapshot(_ context.Context, id, src int64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s, ok := d.disks[src]
-	if !ok {
-		return fmt.Errorf("source disk %d has no volume", src)
-	}
-	return d.add(id, s.SizeMB, s.Content)
+func (d *Driver) Snapshot(ctx context.Context, id, src int64) error {
+	return d.change(ctx, func() error {
+		s, err := d.source(src)
+		if err != nil {
+			return err
+		}
+		return d.add(id, s.SizeMB, s.Content)
+	})
 }
 
 // Rollback implements volume.Driver.
-func (d *Driver) Rollback(_ context.Context, id, snap int64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s, ok1 := d.disks[snap]
-	t, ok2 := d.disks[id]
-	if !ok1 || !ok2 {
-		return fmt.Errorf("rollback %d from %d: missing volume", id, snap)
-	}
-	t.Content = s.Content
-	return nil
+func (d *Driver) Rollback(ctx context.Context, id, snap int64) error {
+	return d.change(ctx, func() error {
+		s, ok1 := d.d.Disks[snap]
+		t, ok2 := d.d.Disks[id]
+		if !ok1 || !ok2 {
+			return fmt.Errorf("rollback %d from %d: missing volume", id, snap)
+		}
+		t.Content = s.Content
+		return nil
+	})
 }
 
 // Resize implements volume.Driver.
-func (d *Driver) Resize(_ context.Context, id, sizeMB int64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	t, ok := d.disks[id]
-	if !ok {
-		return fmt.Errorf("disk %d has no volume", id)
-	}
-	if sizeMB < t.SizeMB {
-		return fmt.Errorf("disk %d cannot shrink", id)
-	}
-	if sizeMB-t.SizeMB > d.freeMB {
-		return fmt.Errorf("disk %d: %w", id, volume.ErrNoSpace)
-	}
-	d.freeMB -= sizeMB - t.SizeMB
-	t.SizeMB = sizeMB
-	return nil
+func (d *Driver) Resize(ctx context.Context, id, sizeMB int64) error {
+	return d.change(ctx, func() error {
+		t, ok := d.d.Disks[id]
+		if !ok {
+			return fmt.Errorf("disk %d has no volume", id)
+		}
+		if sizeMB < t.SizeMB {
+			return fmt.Errorf("disk %d cannot shrink", id)
+		}
+		if sizeMB-t.SizeMB > d.d.FreeMB {
+			return fmt.Errorf("disk %d: %w", id, volume.ErrNoSpace)
+		}
+		d.d.FreeMB -= sizeMB - t.SizeMB
+		t.SizeMB = sizeMB
+		return nil
+	})
 }
 
 // Delete implements volume.Driver.
-func (d *Driver) Delete(_ context.Context, id int64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if t, ok := d.disks[id]; ok {
-		d.freeMB += t.SizeMB
-		delete(d.disks, id)
-	}
-	return nil
+func (d *Driver) Delete(ctx context.Context, id int64) error {
+	return d.change(ctx, func() error {
+		if t, ok := d.d.Disks[id]; ok {
+			d.d.FreeMB += t.SizeMB
+			delete(d.d.Disks, id)
+		}
+		return nil
+	})
+}
+
+// Import implements volume.Driver: the fake keeps the file name as the content, and makes
+// every image 3072 MB.
+func (d *Driver) Import(ctx context.Context, id int64, path string) (int64, error) {
+	const size = 3072
+	err := d.change(ctx, func() error { return d.add(id, size, "image:"+path) })
+	return size, err
 }
 
 // Path implements volume.Driver.
@@ -141,18 +174,6 @@ func (d *Driver) Path(id int64) string { return fmt.Sprintf("sim://disk/%d", id)
 func (d *Driver) Exists(_ context.Context, id int64) (bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	_, ok := d.disks[id]
+	_, ok := d.d.Disks[id]
 	return ok, nil
-}
-
-// Import implements volume.Driver: the fake keeps the file name as the content.
-func (d *Driver) Import(_ context.Context, id int64, path string) (int64, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if x, ok := d.disks[id]; ok {
-		return x.SizeMB, nil
-	}
-	const size = 3072
-	d.disks[id] = &Disk{SizeMB: size, Content: "image:" + path}
-	return size, nil
 }
