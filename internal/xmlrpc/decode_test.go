@@ -137,6 +137,7 @@ func TestDecodeCallShapes(t *testing.T) {
 		{"bom and prolog", "\ufeff<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!-- c -->\n<methodCall><methodName>x</methodName></methodCall>\n<!-- trailing -->\n", "x", []any{}},
 		{"declared UTF-8 upper", `<?xml version="1.0" encoding="UTF-8"?><methodCall><methodName>x</methodName></methodCall>`, "x", []any{}},
 		{"declared us-ascii", `<?xml version="1.0" encoding="us-ascii"?><methodCall><methodName>x</methodName></methodCall>`, "x", []any{}},
+		{"declared UTF8 alias", `<?xml version="1.0" encoding="UTF8"?><methodCall><methodName>x</methodName></methodCall>`, "x", []any{}},
 		{"latin1", "<?xml version=\"1.0\" encoding=\"latin1\"?><methodCall><methodName>x</methodName><params><param><value>caf\xe9</value></param></params></methodCall>", "x", []any{"café"}},
 		{"several params", callWith("<value><int>1</int></value>", "<value>a</value>", "", "<value><nil/></value>"), "m", []any{int64(1), "a", nil, nil}},
 		{"escaped method name", "<methodCall><methodName>a&amp;b</methodName></methodCall>", "a&b", []any{}},
@@ -331,5 +332,35 @@ func TestDecodeResponseUnlimitedSize(t *testing.T) {
 	}
 	if _, err := DecodeResponseLimits(strings.NewReader(doc), Limits{MaxElements: 1000}); !errors.Is(err, ErrTooManyElements) {
 		t.Errorf("with MaxElements 1000: err = %v, want ErrTooManyElements", err)
+	}
+}
+
+// failingReader returns its data, then err.
+type failingReader struct {
+	data []byte
+	err  error
+}
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+func TestDecodeReadError(t *testing.T) {
+	boom := errors.New("connection reset")
+	_, _, err := DecodeCall(&failingReader{data: []byte("<methodCall><methodName>x"), err: boom}, Limits{})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the read error", err)
+	}
+	if errors.Is(err, ErrMalformed) {
+		t.Errorf("a read error is reported as malformed: %v", err)
+	}
+	_, err = DecodeResponse(&failingReader{data: []byte("<methodResponse>"), err: boom})
+	if !errors.Is(err, boom) {
+		t.Fatalf("DecodeResponse: err = %v, want the read error", err)
 	}
 }

@@ -19,7 +19,8 @@ import (
 // *Fault) error is sent as is; any other error goes through Options.MapError.
 type Method func(ctx context.Context, params []any) (any, error)
 
-// Options configures a Server. Zero fields take the defaults.
+// Options configures a Server. Zero fields take the defaults; a negative
+// limit disables that limit.
 type Options struct {
 	// MaxBodyBytes limits the request body (default 4 MiB).
 	MaxBodyBytes int64
@@ -170,7 +171,7 @@ func (s *Server) call(ctx context.Context, name string, params []any, inMultical
 	}
 	m, ok := s.lookup(name)
 	if !ok {
-		return nil, Fault{Code: CodeUnknownMethod, String: fmt.Sprintf("Method %q is not supported", name)}
+		return nil, Fault{Code: CodeUnknownMethod, String: "Method \"" + name + "\" is not supported"}
 	}
 	defer func() {
 		if rec := recover(); rec != nil {

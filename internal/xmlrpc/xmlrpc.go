@@ -18,7 +18,10 @@
 //
 // The encoder accepts those types plus every Go integer and float kind, named
 // scalar types, pointers, typed slices and arrays, maps with string keys and
-// [Members] (a struct with an explicit member order). Integers inside the int32
+// [Members] (a struct with an explicit member order). nil and nil pointers
+// are written <nil/>; a nil slice or map of a concrete type is written as an
+// empty array or struct, so that a list method with no results still returns
+// an array. Integers inside the int32
 // range are written as <int>, others as <i8>; doubles always carry a decimal
 // point (102400 is written 102400.0); times are written YYYYMMDDTHH:MM:SS in
 // UTC; map members are sorted by name so that output is deterministic.
