@@ -16,25 +16,20 @@ import (
 	"github.com/berth-io/berth/internal/ipam"
 	"github.com/berth-io/berth/internal/netdev"
 	"github.com/berth-io/berth/internal/ops"
+	"github.com/berth-io/berth/internal/seed"
 	"github.com/berth-io/berth/internal/store"
 	"github.com/berth-io/berth/internal/volume"
 )
 
 // SeedNIC is one NIC's addresses in the first-boot data.
-type SeedNIC struct {
-	MAC   string
-	Addrs []SeedAddr
-}
+type SeedNIC = seed.NIC
 
 // SeedAddr is one address of a NIC with its prefix length and gateway.
-type SeedAddr struct {
-	CIDR    string // e.g. 192.0.2.10/24
-	Gateway string // "" for none
-}
+type SeedAddr = seed.Addr
 
 // Seeder writes a VM's first-boot data and returns the path the hypervisor attaches.
 type Seeder interface {
-	Seed(ctx context.Context, vmID int64, instanceID string, fb ops.FirstBoot, nics []SeedNIC) (string, error)
+	Seed(ctx context.Context, vmID int64, instanceID string, fb seed.FirstBoot, nics []seed.NIC) (string, error)
 	// Path is the data written at the VM's creation, "" when there is none.
 	Path(vmID int64) string
 	Remove(ctx context.Context, vmID int64) error

@@ -106,6 +106,9 @@ func (a *Agent) diskUpdate(ctx context.Context, op *store.Operation) error {
 			return err
 		}
 		if run {
+			if err := a.vol.Grow(ctx, d.ID, *u.Size); err != nil {
+				return err
+			}
 			return a.hv.ResizeDisk(ctx, d.VMID, d.ID, *u.Size)
 		}
 	}

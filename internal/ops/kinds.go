@@ -1,5 +1,7 @@
 package ops
 
+import "github.com/berth-io/berth/internal/seed"
+
 // Operation types (gandi-api.md §4.5).
 const (
 	VMCreate     = "vm_create"
@@ -26,15 +28,7 @@ const (
 )
 
 // FirstBoot is what a new VM's guest receives at its first boot (the seed).
-type FirstBoot struct {
-	Hostname   string   `json:"hostname"`
-	Password   string   `json:"password,omitempty"`
-	Login      string   `json:"login,omitempty"`
-	SSHKeys    []string `json:"ssh_keys,omitempty"`
-	Run        string   `json:"run,omitempty"`
-	Script     string   `json:"script,omitempty"`
-	ScriptArgs string   `json:"script_args,omitempty"`
-}
+type FirstBoot = seed.FirstBoot
 
 // VMCreateSpec is the spec of vm_create.
 type VMCreateSpec struct {

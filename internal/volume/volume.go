@@ -20,6 +20,9 @@ type Driver interface {
 	Snapshot(ctx context.Context, id, src int64) error
 	// Rollback replaces the content of disk id with that of snapshot snap.
 	Rollback(ctx context.Context, id, snap int64) error
+	// Grow records that disk id grows to sizeMB through the hypervisor (online), so the
+	// space is accounted for; it fails with ErrNoSpace beyond the capacity.
+	Grow(ctx context.Context, id int64, sizeMB int64) error
 	// Resize grows a disk (offline).
 	Resize(ctx context.Context, id int64, sizeMB int64) error
 	Delete(ctx context.Context, id int64) error

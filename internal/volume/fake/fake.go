@@ -148,6 +148,9 @@ func (d *Driver) Resize(ctx context.Context, id, sizeMB int64) error {
 	})
 }
 
+// Grow implements volume.Driver: the fake accounts the space as Resize does.
+func (d *Driver) Grow(ctx context.Context, id, sizeMB int64) error { return d.Resize(ctx, id, sizeMB) }
+
 // Delete implements volume.Driver.
 func (d *Driver) Delete(ctx context.Context, id int64) error {
 	return d.change(ctx, func() error {
