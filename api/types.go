@@ -123,7 +123,7 @@ func (d *Disk) BootDisk() bool { return d.VMID != 0 && d.Position == 0 }
 type Iface struct {
 	ID           int64
 	DatacenterID int64
-	Num          int64 // position on the VM; -1 when detached
+	Num          int64  // position on the VM; -1 when detached
 	Type         string // public or private
 	State        string // used or free
 	Bandwidth    float64

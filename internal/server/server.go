@@ -108,6 +108,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, err
 		return nil, err
 	}
 	d.svc.SetEngine(d.eng, d.agent)
+	for i := range cat.Datacenters {
+		if err := d.net.EnsureNetwork(ctx, d.nets.publicNetwork(&cat.Datacenters[i])); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("network of datacenter %s: %w", cat.Datacenters[i].Code, err)
+		}
+	}
 	if err := d.registerImages(ctx, be.images); err != nil {
 		st.Close()
 		return nil, err

@@ -170,16 +170,9 @@ func (s *Service) internal(err error) error {
 	return api.Errorf(api.Internal, api.ObjUnknown, "internal error")
 }
 
-// read and write run fn and turn store errors into service errors.
+// read runs fn and turns store errors into service errors.
 func (s *Service) read(ctx context.Context, fn func(tx store.Tx) error) error {
 	if err := s.st.Read(ctx, fn); err != nil {
-		return s.internal(err)
-	}
-	return nil
-}
-
-func (s *Service) write(ctx context.Context, fn func(tx store.Tx) error) error {
-	if err := s.st.Write(ctx, fn); err != nil {
 		return s.internal(err)
 	}
 	return nil

@@ -23,13 +23,13 @@ import (
 
 // env is a service on a temporary SQLite store with the fake drivers and a running engine.
 type env struct {
-	t    *testing.T
-	svc  *service.Service
-	hv   *hvfake.Driver
-	vol  *volfake.Driver
-	c    *service.Caller
-	img  int64 // image disk id
-	ctx  context.Context
+	t   *testing.T
+	svc *service.Service
+	hv  *hvfake.Driver
+	vol *volfake.Driver
+	c   *service.Caller
+	img int64 // image disk id
+	ctx context.Context
 }
 
 type nets struct{}
@@ -37,8 +37,8 @@ type nets struct{}
 func (nets) Port(f *store.Iface) (netdev.Port, bool) {
 	return netdev.Port{IfaceID: f.ID, Tap: agent.TapName(f.ID)}, true
 }
-func (nets) Gateway(ip *store.IP) (string, string)       { return ip.IP.IP + "/24", "" }
-func (nets) VLANNetwork(v *store.VLAN) netdev.Network     { return netdev.Network{Bridge: "brv"} }
+func (nets) Gateway(ip *store.IP) (string, string)    { return ip.IP.IP + "/24", "" }
+func (nets) VLANNetwork(v *store.VLAN) netdev.Network { return netdev.Network{Bridge: "brv"} }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"math/bits"
 	"regexp"
 	"slices"
@@ -456,6 +455,3 @@ func (s *Service) checkVMUpdate(tx store.Tx, c *Caller, v *store.VM, u *VMUpdate
 	}
 	return nil
 }
-
-// errGone is what an operation whose object disappeared ends with.
-var errGone = errors.New("object gone")

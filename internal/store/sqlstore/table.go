@@ -20,8 +20,6 @@ type txn struct {
 
 func (t *txn) SQLTx() *sql.Tx { return t.tx }
 
-type scanner interface{ Scan(dest ...any) error }
-
 // table describes how one record type maps to one SQL table.
 type table[T any] struct {
 	name   string

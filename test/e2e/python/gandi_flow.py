@@ -154,7 +154,7 @@ class Flow:
         raise Failure('%s%r: returned %r, want fault %d' % (method, args, got, code))
 
     def check_op(self, where, op, typ=None):
-        check_shape(where, op, OP_SHORT_SHAPE)
+        check_shape(where, op, OP_SHORT_SHAPE, exact=True)   # the short form (§2.1)
         expect(op['step'] in NON_TERMINAL + ('DONE',), '%s: step %r' % (where, op['step']))
         expect(op['source'] == self.handle, '%s: source %r, want %r' % (where, op['source'], self.handle))
         if typ:
@@ -172,6 +172,8 @@ class Flow:
                    % (op['id'], info['source'], self.handle))
             step = info['step']
             if step == 'DONE':
+                expect(type(info['date_start']) is DT and info['last_error'] is None,
+                       'operation %d DONE with date_start %r, last_error %r' % (op['id'], info['date_start'], info['last_error']))
                 self.ops_done += 1
                 return info
             expect(step in NON_TERMINAL, '%s: operation %d (%s) ended in step %s: %s'
@@ -561,6 +563,11 @@ class Flow:
                'bare flags must be booleans')
         expect(d['kernel_version'] == names[0], 'kernel_version %r' % d['kernel_version'])
         self.fault(530437, 'hosting.disk.update', self.data_disk, {'kernel': 'no-such-kernel'})
+        # The struct form is accepted too, and read back the same way.
+        op = self.call('hosting.disk.update', self.data_disk, {'cmdline': {'console': 'hvc0', 'quiet': True, 'ro': True}})
+        self.wait(op, 'disk.update cmdline struct')
+        got = self.call('hosting.disk.info', self.data_disk)['kernel_cmdline']
+        expect(got == {'console': 'hvc0', 'quiet': True, 'ro': True}, 'kernel_cmdline from a struct: %r' % got)
         # Re-attach it: vm.delete must detach it, not delete it.
         op = self.call('hosting.vm.disk_attach', self.vm_id, self.data_disk)
         self.wait(op, 'disk re-attach')

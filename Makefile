@@ -1,0 +1,63 @@
+# Berth: `make run` installs what is missing, builds and starts berthd with a demo account;
+# `make test` installs what is missing and runs every check and test. Debian 12, as root.
+
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(CURDIR)/.cache/bin:$(PATH)
+export GOFLAGS := -buildvcs=false
+BERTH_CACHE ?= $(CURDIR)/.cache/images
+DATA ?= $(CURDIR)/.data
+LISTEN ?= 127.0.0.1:8080
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME ?= 20s
+# Debian packages the product and its tests use (images.mk adds the image builders').
+APT := qemu-system-x86 qemu-utils genisoimage python3 python3-libcloud python3-yaml \
+	iproute2 openssh-client ca-certificates
+
+include images/images.mk
+
+.PHONY: all deps apt tools build run test lint test-go fuzz bench clean
+
+all: build
+
+apt:
+	@missing=""; for p in $(APT); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+tools: .cache/bin/staticcheck
+
+.cache/bin/staticcheck:
+	GOBIN=$(CURDIR)/.cache/bin go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+deps: apt images-deps tools
+
+build:
+	go build -o bin/berthd ./cmd/berthd
+	go build -o bin/berth ./cmd/berth
+
+run: deps images build
+	bin/berthd serve --data $(DATA) --images $(BERTH_CACHE) --listen $(LISTEN) --demo
+
+test: deps images lint test-go fuzz
+
+lint: tools
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^vendor/')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet ./...
+	staticcheck ./...
+	go mod tidy -diff
+
+test-go:
+	go test -race -timeout 25m ./...
+
+fuzz:
+	go test -run '^$$' -fuzz FuzzDecodeCall -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/xmlrpc/
+	go test -run '^$$' -fuzz FuzzNext -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/ipam/
+
+bench: build
+	go run ./bench/api
+
+clean:
+	rm -rf bin
