@@ -39,20 +39,21 @@ type Rating struct {
 
 // Config is berthd's configuration.
 type Config struct {
-	Listen        string       `json:"listen"`
-	DataDir       string       `json:"data_dir"`
-	Backend       string       `json:"backend"` // qemu or sim
-	ImagesDir     string       `json:"images_dir"`
-	Datacenters   []Datacenter `json:"datacenters"`
-	Rating        Rating       `json:"rating"`
-	Currency      string       `json:"currency"`
-	CreditCents   int64        `json:"credit_price_cents"`
-	ReverseDomain string       `json:"reverse_domain"`
-	ConsoleURL    string       `json:"console_url"`
-	BillingEvery  Duration     `json:"billing_every"`
-	MaxCores      int64        `json:"max_cores"`
-	SimLatency    Duration     `json:"sim_latency"` // time each fake driver call takes (sim backend)
-	LogLevel      string       `json:"log_level"`
+	Listen         string       `json:"listen"`
+	DataDir        string       `json:"data_dir"`
+	Backend        string       `json:"backend"` // qemu or sim
+	ImagesDir      string       `json:"images_dir"`
+	Datacenters    []Datacenter `json:"datacenters"`
+	Rating         Rating       `json:"rating"`
+	Currency       string       `json:"currency"`
+	CreditCents    int64        `json:"credit_price_cents"`
+	ReverseDomain  string       `json:"reverse_domain"`
+	ConsoleURL     string       `json:"console_url"`
+	BillingEvery   Duration     `json:"billing_every"`
+	ReconcileEvery Duration     `json:"reconcile_every"` // how often VMs' actual state is checked
+	MaxCores       int64        `json:"max_cores"`
+	SimLatency     Duration     `json:"sim_latency"` // time each fake driver call takes (sim backend)
+	LogLevel       string       `json:"log_level"`
 }
 
 // Duration is a time.Duration written as "90s" in JSON.
@@ -86,14 +87,15 @@ func Default() Config {
 			{ID: 2, Code: "LU-BI1", Name: "Bissen, Luxembourg", Country: "Luxembourg", ISO: "LU", IaaSClosedFor: "NONE",
 				IPv4Pool: "198.51.100.0/24", IPv4Gateway: "198.51.100.1", IPv6Prefix: "2001:db8:1000::/36"},
 		},
-		Rating:        Rating{CPU: 4, RAMGB: 3, DiskGB: 1, SnapshotGB: 1, IPv4: 2, IPv6: 0, Instance: 0},
-		Currency:      "EUR",
-		CreditCents:   1,
-		ReverseDomain: "berth.invalid",
-		ConsoleURL:    "console.berth.invalid",
-		BillingEvery:  Duration{time.Minute},
-		MaxCores:      4,
-		LogLevel:      "info",
+		Rating:         Rating{CPU: 4, RAMGB: 3, DiskGB: 1, SnapshotGB: 1, IPv4: 2, IPv6: 0, Instance: 0},
+		Currency:       "EUR",
+		CreditCents:    1,
+		ReverseDomain:  "berth.invalid",
+		ConsoleURL:     "console.berth.invalid",
+		BillingEvery:   Duration{time.Minute},
+		ReconcileEvery: Duration{5 * time.Second},
+		MaxCores:       4,
+		LogLevel:       "info",
 	}
 }
 
@@ -142,6 +144,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BillingEvery.Duration < time.Second {
 		return fmt.Errorf("config: billing_every %s is under 1s", c.BillingEvery)
+	}
+	if c.ReconcileEvery.Duration < 100*time.Millisecond {
+		return fmt.Errorf("config: reconcile_every %s is under 100ms", c.ReconcileEvery)
 	}
 	if c.MaxCores < 1 || c.MaxCores > 64 {
 		return fmt.Errorf("config: max_cores %d is not between 1 and 64", c.MaxCores)

@@ -140,9 +140,13 @@ func (d *Daemon) Handler() http.Handler {
 // listens on.
 func (d *Daemon) Start(ctx context.Context) (string, error) {
 	ctx, d.cancel = context.WithCancel(ctx)
+	if err := d.reconcile(ctx); err != nil {
+		return "", fmt.Errorf("reconcile: %w", err)
+	}
 	if err := d.eng.Start(ctx); err != nil {
 		return "", err
 	}
+	go d.reconcileLoop(ctx, d.cfg.ReconcileEvery.Duration)
 	go billing.Run(ctx, d.st, d.cfg.APIRating(), d.cfg.BillingEvery.Duration, d.log)
 	ln, err := net.Listen("tcp", d.cfg.Listen)
 	if err != nil {

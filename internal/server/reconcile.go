@@ -1,0 +1,46 @@
+package server
+
+import (
+	"context"
+	"time"
+)
+
+// reconcile compares what the hypervisor runs with what the store says: a VM whose QEMU
+// died (guest crash, OOM kill) is recorded as halted, a QEMU whose VM record is gone is
+// removed. It runs at start and then every interval.
+func (d *Daemon) reconcile(ctx context.Context) error {
+	check, known, err := d.svc.Reconcilable(ctx)
+	if err != nil {
+		return err
+	}
+	obs, orphans, err := d.agent.Observe(ctx, check, known)
+	if err != nil {
+		return err
+	}
+	for _, o := range obs {
+		if _, err := d.svc.Observed(ctx, o.VMID, o.State); err != nil {
+			return err
+		}
+	}
+	for _, id := range orphans {
+		if err := d.agent.RemoveOrphan(ctx, id); err != nil {
+			d.log.Error("remove orphan vm", "vm", id, "err", err)
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) reconcileLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.reconcile(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error("reconcile", "err", err)
+			}
+		}
+	}
+}

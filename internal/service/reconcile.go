@@ -1,0 +1,62 @@
+package service
+
+import (
+	"context"
+
+	"github.com/berth-io/berth/api"
+	"github.com/berth-io/berth/internal/store"
+)
+
+// Reconcilable returns the VMs whose actual state can be checked now: running or halted,
+// with no operation pending (an operation in flight owns its VM's state), and the ids of
+// every VM the store knows.
+func (s *Service) Reconcilable(ctx context.Context) (check []int64, known []int64, err error) {
+	err = s.read(ctx, func(tx store.Tx) error {
+		vms, err := tx.VMs(store.Query{Scope: store.AllAccounts})
+		if err != nil {
+			return err
+		}
+		for _, v := range vms {
+			known = append(known, v.ID)
+			if v.State != api.VMRunning && v.State != api.VMHalted {
+				continue
+			}
+			pending, err := tx.PendingBefore(&store.Operation{Operation: api.Operation{ID: 1 << 62, VMID: v.ID}})
+			if err != nil {
+				return err
+			}
+			if !pending {
+				check = append(check, v.ID)
+			}
+		}
+		return nil
+	})
+	return check, known, err
+}
+
+// Observed records the actual state of a VM when it differs from the store's and no
+// operation started on the VM meanwhile. It returns whether the state changed.
+func (s *Service) Observed(ctx context.Context, vmID int64, state string) (bool, error) {
+	changed := false
+	err := s.st.Write(ctx, func(tx store.Tx) error {
+		v, err := tx.VM(store.AllAccounts, vmID)
+		if err != nil {
+			return ignoreGone(err)
+		}
+		if v.State == state || (v.State != api.VMRunning && v.State != api.VMHalted) {
+			return nil
+		}
+		pending, err := tx.PendingBefore(&store.Operation{Operation: api.Operation{ID: 1 << 62, VMID: v.ID}})
+		if err != nil || pending {
+			return err
+		}
+		s.log.Warn("vm state differs from what the API last set: recording the actual state", "vm", v.ID, "recorded", v.State, "actual", state)
+		v.State, v.Updated = state, s.now().UTC()
+		changed = true
+		return tx.UpdateVM(v)
+	})
+	if err != nil {
+		return false, s.internal(err)
+	}
+	return changed, nil
+}
