@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/berth-io/berth/api"
 	"github.com/berth-io/berth/internal/hypervisor"
@@ -58,6 +59,10 @@ type Agent struct {
 	kernels Kernels
 	nets    Networks
 	log     *slog.Logger
+
+	capMu      sync.Mutex // held from a memory check to the change it allows
+	memMB      int64
+	overheadMB int64
 }
 
 // Config wires an agent.
@@ -70,6 +75,10 @@ type Config struct {
 	Kernels  Kernels
 	Networks Networks
 	Logger   *slog.Logger
+	// MemoryMB is the host memory VMs may use (0: no limit); each running VM counts its
+	// memory plus OverheadMB for its QEMU process.
+	MemoryMB   int64
+	OverheadMB int64
 }
 
 // New builds an agent.
@@ -77,7 +86,8 @@ func New(c Config) *Agent {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return &Agent{st: c.Store, hv: c.HV, vol: c.Volumes, net: c.Net, seed: c.Seeder, kernels: c.Kernels, nets: c.Networks, log: c.Logger}
+	return &Agent{st: c.Store, hv: c.HV, vol: c.Volumes, net: c.Net, seed: c.Seeder, kernels: c.Kernels, nets: c.Networks, log: c.Logger,
+		memMB: c.MemoryMB, overheadMB: c.OverheadMB}
 }
 
 // view is what the agent reads of a VM before acting.
@@ -189,6 +199,11 @@ func (a *Agent) start(ctx context.Context, v *view, seed string) error {
 		if !ok {
 			return api.Errorf(api.Conflict, api.ObjDisk, "disk %d has no data on this host", d.ID)
 		}
+	}
+	a.capMu.Lock()
+	defer a.capMu.Unlock()
+	if err := a.reserve(ctx, v.vm.ID, v.vm.Memory); err != nil {
+		return err
 	}
 	return a.hv.Start(ctx, a.spec(v, seed))
 }

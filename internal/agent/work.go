@@ -37,7 +37,13 @@ func (a *Agent) vmUpdate(ctx context.Context, op *store.Operation) error {
 		return a.start(ctx, v, a.seedPath(ctx, op.VMID))
 	}
 	if u.Memory != nil && *u.Memory != v.vm.Memory {
-		if err := a.hv.SetMemory(ctx, op.VMID, *u.Memory); err != nil {
+		a.capMu.Lock()
+		err := a.reserve(ctx, op.VMID, *u.Memory)
+		if err == nil {
+			err = a.hv.SetMemory(ctx, op.VMID, *u.Memory)
+		}
+		a.capMu.Unlock()
+		if err != nil {
 			return err
 		}
 	}

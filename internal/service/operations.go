@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/berth-io/berth/api"
 	"github.com/berth-io/berth/internal/ops"
@@ -28,8 +29,29 @@ func (s *Service) OperationCount(ctx context.Context, c *Caller, o api.ListOptio
 	return n, err
 }
 
-// OperationInfo returns one operation.
+// InfoWait is how long operation.info waits for an operation still in flight to end before
+// answering. Fast operations end in well under a second, so a client's first poll usually
+// sees DONE: libcloud sleeps 20 s after every poll that does not (D7).
+const InfoWait = 1500 * time.Millisecond
+
+// OperationInfo returns one operation; while it is not finished, it waits up to InfoWait for
+// it to finish.
 func (s *Service) OperationInfo(ctx context.Context, c *Caller, id int64) (*api.Operation, error) {
+	deadline := time.Now().Add(InfoWait)
+	for {
+		op, err := s.operationInfo(ctx, c, id)
+		if err != nil || api.Terminal(op.Step) || time.Now().After(deadline) || s.enq == nil {
+			return op, err
+		}
+		select {
+		case <-ctx.Done():
+			return op, nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Service) operationInfo(ctx context.Context, c *Caller, id int64) (*api.Operation, error) {
 	var out api.Operation
 	err := s.st.Read(ctx, func(tx store.Tx) error {
 		op, err := tx.Operation(c.AccountID, id)

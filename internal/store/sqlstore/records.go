@@ -122,7 +122,7 @@ var sshKeys = &table[store.SSHKey]{
 	id: func(k *store.SSHKey) *int64 { return &k.ID },
 }
 
-var opCols = []string{"account_id", "type", "step", "vm_id", "disk_id", "iface_id", "ip_id", "vlan_id", "datacenter_id", "params", "spec", "last_error", "eta", "queue", "date_created", "date_updated", "date_start"}
+var opCols = []string{"account_id", "type", "step", "source", "vm_id", "disk_id", "iface_id", "ip_id", "vlan_id", "datacenter_id", "params", "spec", "last_error", "eta", "queue", "date_created", "date_updated", "date_start"}
 
 // operationRow carries the JSON params between the record and its column.
 type operationRow struct {
@@ -134,10 +134,10 @@ var operations = &table[operationRow]{
 	name: "operations", cols: opCols, scoped: true,
 	fields: fieldsOf(opCols, map[string]string{"date_created": "date_created"}),
 	vals: func(o *operationRow) []any {
-		return []any{o.AccountID, o.Type, o.Step, o.VMID, o.DiskID, o.IfaceID, o.IPID, o.VLANID, o.DatacenterID, o.params, string(o.Spec), o.LastError, o.ETA, o.Queue, unix(o.Created), unix(o.Updated), unixPtr(o.Started)}
+		return []any{o.AccountID, o.Type, o.Step, o.Source, o.VMID, o.DiskID, o.IfaceID, o.IPID, o.VLANID, o.DatacenterID, o.params, string(o.Spec), o.LastError, o.ETA, o.Queue, unix(o.Created), unix(o.Updated), unixPtr(o.Started)}
 	},
 	ptrs: func(o *operationRow) []any {
-		return []any{&o.ID, &o.AccountID, &o.Type, &o.Step, &o.VMID, &o.DiskID, &o.IfaceID, &o.IPID, &o.VLANID, &o.DatacenterID, &o.params, (*bytesCol)(&o.Spec), &o.LastError, &o.ETA, &o.Queue, unixTime{&o.Created}, unixTime{&o.Updated}, unixPtrScan{&o.Started}}
+		return []any{&o.ID, &o.AccountID, &o.Type, &o.Step, &o.Source, &o.VMID, &o.DiskID, &o.IfaceID, &o.IPID, &o.VLANID, &o.DatacenterID, &o.params, (*bytesCol)(&o.Spec), &o.LastError, &o.ETA, &o.Queue, unixTime{&o.Created}, unixTime{&o.Updated}, unixPtrScan{&o.Started}}
 	},
 	id: func(o *operationRow) *int64 { return &o.ID },
 }

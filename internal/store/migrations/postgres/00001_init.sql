@@ -142,6 +142,7 @@ CREATE TABLE operations (
   account_id    BIGINT NOT NULL,
   type          TEXT NOT NULL,
   step          TEXT NOT NULL,
+  source        TEXT NOT NULL DEFAULT '',
   vm_id         BIGINT NOT NULL DEFAULT 0,
   disk_id       BIGINT NOT NULL DEFAULT 0,
   iface_id      BIGINT NOT NULL DEFAULT 0,
