@@ -80,3 +80,9 @@ type Driver interface {
 	// List returns the ids of the VMs the driver knows of (running or not).
 	List(ctx context.Context) ([]int64, error)
 }
+
+// Consoler is implemented by drivers whose VMs have a serial console: a unix socket carrying
+// the raw bytes of the VM's first serial port.
+type Consoler interface {
+	ConsolePath(id int64) string
+}

@@ -133,6 +133,7 @@ func (d *Daemon) Handler() http.Handler {
 		mux.Handle(p, srv)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /api/console/{id}", d.consoleHandler)
 	return mux
 }
 
