@@ -74,6 +74,9 @@ func usedAddrs(tx store.Tx, network string) ([]netip.Addr, error) {
 // allocate picks an address in a pool and records it on the iface. The UNIQUE constraint on
 // (network, ip) backs the choice up.
 func (s *Service) allocate(tx store.Tx, c *Caller, f *store.Iface, pool ipam.Pool, network string, version, num int64, want string) (*store.IP, error) {
+	if err := tx.Lock("pool:" + network); err != nil {
+		return nil, err
+	}
 	used, err := usedAddrs(tx, network)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"math/bits"
 	"regexp"
 	"slices"
@@ -217,6 +218,9 @@ func (s *Service) createVM(ctx context.Context, c *Caller, v VMSpec, ds *DiskSpe
 			AIActive: v.AIActive, Farm: v.Farm, Description: v.Description, EntityID: entityID(), Created: now, Updated: now,
 		}, BootMemory: v.Memory}
 		if err := tx.InsertVM(vm); err != nil {
+			if errors.Is(err, store.ErrDuplicate) {
+				return api.Errorf(api.Conflict, api.ObjVM, "vm_spec: hostname %s is already used by another vm", v.Hostname)
+			}
 			return err
 		}
 		var ops_ []*store.Operation

@@ -54,6 +54,9 @@ type Tx interface {
 	// SQLTx is the underlying transaction, for enqueueing jobs in it.
 	SQLTx() *sql.Tx
 	UsageReader
+	// Lock serializes the transactions that take the same name, until they end (the
+	// allocation of a pool's addresses, for instance).
+	Lock(name string) error
 
 	InsertAccount(a *Account) error
 	AccountByKeyHash(hash string) (*Account, error)

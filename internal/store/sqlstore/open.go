@@ -12,7 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the scale-out engine
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // the embedded default engine
 
@@ -65,10 +67,24 @@ func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
 	return db, nil
 }
 
-// OpenDB wraps an already opened PostgreSQL database and migrates it.
-func OpenDB(ctx context.Context, db *sql.DB, dialect string) (*DB, error) {
-	s := &DB{write: db, read: db, dialect: dialect}
+// OpenPostgres connects to a PostgreSQL database (a postgres:// URL) through pgx and
+// migrates it.
+func OpenPostgres(ctx context.Context, url string) (*DB, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(8)
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	s := &DB{write: db, read: db, dialect: "postgres"}
 	if err := s.migrate(ctx); err != nil {
+		db.Close()
 		return nil, err
 	}
 	return s, nil
@@ -139,7 +155,10 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, ro bool, fn func(store.Tx) 
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &txn{tx: tx, ctx: ctx}
+	t := &txn{tx: tx, ctx: ctx, like: "LIKE", dialect: db.dialect}
+	if db.dialect == "postgres" {
+		t.like = "ILIKE" // SQLite's LIKE ignores ASCII case: so do both engines
+	}
 	if err := fn(t); err != nil {
 		tx.Rollback()
 		return err

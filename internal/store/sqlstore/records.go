@@ -11,6 +11,7 @@ import (
 var accountCols = []string{"handle", "fullname", "key_hash", "credits_milli", "prepaid_cents", "billed_at", "created_at"}
 
 var accounts = &table[store.Account]{
+	text: texts("handle", "fullname", "key_hash"),
 	name: "accounts", cols: accountCols, fields: fieldsOf(accountCols, nil),
 	vals: func(a *store.Account) []any {
 		return []any{a.Handle, a.FullName, a.KeyHash, a.CreditsMilli, a.PrepaidCents, unix(a.BilledAt), unix(a.Created)}
@@ -24,6 +25,7 @@ var accounts = &table[store.Account]{
 var imageCols = []string{"label", "os_arch", "kernel_version", "system", "version", "visibility", "datacenter_id", "disk_id", "author_id", "size", "date_created", "date_updated"}
 
 var images = &table[api.Image]{
+	text: texts("label", "os_arch", "kernel_version", "system", "version", "visibility"),
 	name: "images", cols: imageCols, fields: fieldsOf(imageCols, nil),
 	vals: func(i *api.Image) []any {
 		return []any{i.Label, i.OSArch, i.KernelVersion, i.System, i.Version, i.Visibility, i.DatacenterID, i.DiskID, i.AuthorID, i.Size, unix(i.Created), unix(i.Updated)}
@@ -37,6 +39,7 @@ var images = &table[api.Image]{
 var vmCols = []string{"account_id", "datacenter_id", "hostname", "state", "memory", "vm_max_memory", "cores", "max_cores", "console", "ai_active", "description", "farm", "entity_id", "host", "boot_memory", "date_created", "date_updated"}
 
 var vms = &table[store.VM]{
+	text: texts("hostname", "state", "description", "farm", "entity_id", "host"),
 	name: "vms", cols: vmCols, scoped: true,
 	fields: fieldsOf(vmCols, nil),
 	vals: func(v *store.VM) []any {
@@ -51,6 +54,7 @@ var vms = &table[store.VM]{
 var diskCols = []string{"account_id", "datacenter_id", "name", "size", "state", "type", "visibility", "kernel_version", "kernel_cmdline", "label", "source", "vm_id", "position", "read_only", "snapshot_profile_id", "entity_id", "host", "date_created", "date_updated"}
 
 var disks = &table[store.Disk]{
+	text: texts("name", "state", "type", "visibility", "kernel_version", "kernel_cmdline", "label", "entity_id", "host"),
 	name: "disks", cols: diskCols, scoped: true,
 	fields: fieldsOf(diskCols, map[string]string{"snapshot_profile": "snapshot_profile_id"}),
 	vals: func(d *store.Disk) []any {
@@ -65,6 +69,7 @@ var disks = &table[store.Disk]{
 var ifaceCols = []string{"account_id", "datacenter_id", "num", "type", "state", "bandwidth", "vlan_id", "vm_id", "entity_id", "date_created", "date_updated"}
 
 var ifaces = &table[store.Iface]{
+	text: texts("type", "state", "entity_id", "vlan"),
 	name: "ifaces", cols: ifaceCols, scoped: true,
 	fields: fieldsOf(ifaceCols, map[string]string{"vlan": "(SELECT v.name FROM vlans v WHERE v.id = ifaces.vlan_id)"}),
 	vals: func(f *store.Iface) []any {
@@ -81,6 +86,7 @@ var ipCols = []string{"account_id", "datacenter_id", "iface_id", "network", "ip"
 const ipVMExpr = "(SELECT f.vm_id FROM ifaces f WHERE f.id = ips.iface_id)"
 
 var ips = &table[store.IP]{
+	text: texts("network", "ip", "reverse", "state", "type", "entity_id", "vm_hostname"),
 	name: "ips", cols: ipCols, scoped: true,
 	fields: fieldsOf(ipCols, map[string]string{
 		"vm_id":       ipVMExpr,
@@ -99,6 +105,7 @@ var ips = &table[store.IP]{
 var vlanCols = []string{"account_id", "datacenter_id", "name", "subnet", "gateway", "state", "uuid", "entity_id", "date_created", "date_updated"}
 
 var vlans = &table[store.VLAN]{
+	text: texts("name", "subnet", "gateway", "state", "entity_id"),
 	name: "vlans", cols: vlanCols, scoped: true, fields: fieldsOf(vlanCols, nil),
 	vals: func(v *store.VLAN) []any {
 		return []any{v.AccountID, v.DatacenterID, v.Name, v.Subnet, v.Gateway, v.State, v.UUID, v.EntityID, unix(v.Created), unix(v.Updated)}
@@ -112,6 +119,7 @@ var vlans = &table[store.VLAN]{
 var sshCols = []string{"account_id", "name", "fingerprint", "value", "date_created"}
 
 var sshKeys = &table[store.SSHKey]{
+	text: texts("name", "fingerprint", "value"),
 	name: "ssh_keys", cols: sshCols, scoped: true, fields: fieldsOf(sshCols, nil),
 	vals: func(k *store.SSHKey) []any {
 		return []any{k.AccountID, k.Name, k.Fingerprint, k.Value, unix(k.Created)}
@@ -131,6 +139,7 @@ type operationRow struct {
 }
 
 var operations = &table[operationRow]{
+	text: texts("type", "step", "source", "params", "spec", "last_error", "queue"),
 	name: "operations", cols: opCols, scoped: true,
 	fields: fieldsOf(opCols, map[string]string{"date_created": "date_created"}),
 	vals: func(o *operationRow) []any {

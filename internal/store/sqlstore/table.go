@@ -14,8 +14,10 @@ import (
 )
 
 type txn struct {
-	tx  *sql.Tx
-	ctx context.Context
+	tx      *sql.Tx
+	ctx     context.Context
+	like    string
+	dialect string
 }
 
 func (t *txn) SQLTx() *sql.Tx { return t.tx }
@@ -28,7 +30,8 @@ type table[T any] struct {
 	vals   func(*T) []any
 	ptrs   func(*T) []any // id first, then cols
 	id     func(*T) *int64
-	scoped bool // has account_id
+	scoped bool            // has account_id
+	text   map[string]bool // fields compared as text; the others are numbers
 }
 
 func (tb *table[T]) selectCols() string { return "id, " + strings.Join(tb.cols, ", ") }
@@ -112,11 +115,11 @@ func (tb *table[T]) queryRows(t *txn, q string, args ...any) ([]*T, error) {
 }
 
 // where renders the scope and the known filters; unknown fields are ignored (D5).
-func (tb *table[T]) where(q store.Query) (string, []any) {
+func (tb *table[T]) where(q store.Query, like string) (string, []any) {
 	var conds []string
 	var args []any
 	arg := func(v any) string {
-		args = append(args, sqlValue(v))
+		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
 	if tb.scoped && q.Scope != store.AllAccounts {
@@ -127,22 +130,33 @@ func (tb *table[T]) where(q store.Query) (string, []any) {
 		if !ok || len(f.Values) == 0 && f.Op != api.OpIn {
 			continue
 		}
+		text := tb.text[f.Field]
 		switch f.Op {
 		case api.OpEq:
 			if f.Values[0] == nil {
 				continue
 			}
-			conds = append(conds, expr+" = "+arg(f.Values[0]))
-		case api.OpLike:
-			conds = append(conds, expr+" LIKE "+arg(f.Values[0]))
-		case api.OpIn:
-			if len(f.Values) == 0 {
-				conds = append(conds, "1 = 0")
+			v, ok := coerce(f.Values[0], text)
+			if !ok {
+				conds = append(conds, "1 = 0") // a word where a number is stored matches nothing
 				continue
 			}
-			ph := make([]string, len(f.Values))
-			for i, v := range f.Values {
-				ph[i] = arg(v)
+			conds = append(conds, expr+" = "+arg(v))
+		case api.OpLike:
+			if !text {
+				expr = "CAST(" + expr + " AS TEXT)"
+			}
+			conds = append(conds, expr+" "+like+" "+arg(fmt.Sprint(f.Values[0])))
+		case api.OpIn:
+			var ph []string
+			for _, v := range f.Values {
+				if v, ok := coerce(v, text); ok {
+					ph = append(ph, arg(v))
+				}
+			}
+			if len(ph) == 0 {
+				conds = append(conds, "1 = 0")
+				continue
 			}
 			conds = append(conds, expr+" IN ("+strings.Join(ph, ", ")+")")
 		}
@@ -154,7 +168,7 @@ func (tb *table[T]) where(q store.Query) (string, []any) {
 }
 
 func (tb *table[T]) list(t *txn, q store.Query) ([]*T, error) {
-	where, args := tb.where(q)
+	where, args := tb.where(q, t.like)
 	order := "id"
 	if expr, ok := tb.fields[q.SortBy]; ok {
 		order = expr
@@ -174,7 +188,7 @@ func (tb *table[T]) list(t *txn, q store.Query) ([]*T, error) {
 }
 
 func (tb *table[T]) count(t *txn, q store.Query) (int64, error) {
-	where, args := tb.where(q)
+	where, args := tb.where(q, t.like)
 	var n int64
 	if err := t.tx.QueryRowContext(t.ctx, "SELECT COUNT(*) FROM "+tb.name+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count %s: %w", tb.name, err)
@@ -182,20 +196,56 @@ func (tb *table[T]) count(t *txn, q store.Query) (int64, error) {
 	return n, nil
 }
 
-// sqlValue converts filter values to what both engines compare equal to stored columns.
-func sqlValue(v any) any {
+// coerce converts a filter value to the type of its column, so both engines compare it the
+// same way: numbers (and 0/1 booleans, unix times) for number columns, strings for text
+// columns. It reports false for a value that cannot match (a word for a number column).
+func coerce(v any, text bool) (any, bool) {
+	if text {
+		switch x := v.(type) {
+		case string:
+			return x, true
+		case int64, int, float64:
+			return fmt.Sprint(x), true
+		case bool:
+			return strconv.FormatBool(x), true
+		}
+		return nil, false
+	}
 	switch x := v.(type) {
 	case bool:
 		if x {
-			return int64(1)
+			return int64(1), true
 		}
-		return int64(0)
+		return int64(0), true
 	case int:
-		return int64(x)
+		return int64(x), true
+	case int64:
+		return x, true
+	case float64:
+		if x == float64(int64(x)) {
+			return int64(x), true
+		}
+		return x, true
 	case time.Time:
-		return x.Unix()
+		return x.Unix(), true
+	case string:
+		if n, err := strconv.ParseInt(x, 10, 64); err == nil {
+			return n, true
+		}
+		if f, err := strconv.ParseFloat(x, 64); err == nil {
+			return f, true
+		}
 	}
-	return v
+	return nil, false
+}
+
+// texts is a set of field names.
+func texts(names ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }
 
 // fieldsOf maps each column name to itself, plus extra expressions.

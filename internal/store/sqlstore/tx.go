@@ -346,3 +346,13 @@ func (t *txn) Usage(account int64) (store.Usage, error) {
 		Scan(&u.RunningVMs, &u.Cores, &u.MemoryMB, &u.DiskMB, &u.SnapshotMB, &u.IPv4, &u.IPv6)
 	return u, err
 }
+
+// Lock takes a lock held until the transaction ends. SQLite has one writer at a time, so
+// it has nothing to do; PostgreSQL takes a transaction-scoped advisory lock.
+func (t *txn) Lock(name string) error {
+	if t.dialect != "postgres" {
+		return nil
+	}
+	_, err := t.tx.ExecContext(t.ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name)
+	return err
+}

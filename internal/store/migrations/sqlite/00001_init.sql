@@ -48,6 +48,7 @@ CREATE TABLE vms (
   date_updated  INTEGER NOT NULL
 );
 CREATE INDEX vms_account ON vms (account_id, id);
+CREATE UNIQUE INDEX vms_hostname ON vms (account_id, hostname);
 
 CREATE TABLE disks (
   id                  INTEGER PRIMARY KEY,
