@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:8080
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 20s
 # Debian packages the product and its tests use (images.mk adds the image builders').
-APT := qemu-system-x86 qemu-utils genisoimage python3 python3-libcloud python3-yaml iputils-ping \
+APT := qemu-system-x86 qemu-utils genisoimage python3 python3-libcloud python3-yaml iputils-ping postgresql \
 	iproute2 openssh-client ca-certificates
 
 include images/images.mk
@@ -49,7 +49,9 @@ lint: tools
 	staticcheck ./...
 	go mod tidy -diff
 
+# The tests get a throwaway PostgreSQL (DATABASE_URL) for the store and River suites.
 test-go:
+	@set -e; eval "$$(PGPORT=$$((40000 + RANDOM % 20000)) scripts/start-pg.sh)"; trap scripts/stop-pg.sh EXIT; \
 	go test -race -timeout 25m ./...
 
 fuzz:

@@ -41,6 +41,7 @@ type Rating struct {
 type Config struct {
 	Listen         string       `json:"listen"`
 	DataDir        string       `json:"data_dir"`
+	DB             string       `json:"db"`      // "" for SQLite in data_dir, or a postgres:// URL
 	Backend        string       `json:"backend"` // qemu or sim
 	ImagesDir      string       `json:"images_dir"`
 	Datacenters    []Datacenter `json:"datacenters"`
@@ -118,6 +119,9 @@ func (c *Config) Load(path string) error {
 func (c *Config) Validate() error {
 	if _, err := netip.ParseAddrPort(c.Listen); err != nil && !strings.HasPrefix(c.Listen, ":") {
 		return fmt.Errorf("config: listen %q: want host:port", c.Listen)
+	}
+	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
+		return fmt.Errorf("config: db %q: want a postgres:// URL, or nothing for SQLite", c.DB)
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("config: data_dir is empty")

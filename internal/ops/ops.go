@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 
@@ -67,9 +69,6 @@ type Engine struct {
 
 // New builds an engine on the store's database and migrates River's tables.
 func New(ctx context.Context, st store.Store, h Handler, cfg Config) (*Engine, error) {
-	if st.Dialect() != "sqlite" {
-		return nil, fmt.Errorf("ops: dialect %q not supported yet", st.Dialect())
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -82,7 +81,15 @@ func New(ctx context.Context, st store.Store, h Handler, cfg Config) (*Engine, e
 	if cfg.SnoozeWait == 0 {
 		cfg.SnoozeWait = 100 * time.Millisecond
 	}
-	driver := riversqlite.New(st.DB())
+	var driver riverdriver.Driver[*sql.Tx]
+	switch st.Dialect() {
+	case "sqlite":
+		driver = riversqlite.New(st.DB())
+	case "postgres":
+		driver = riverdatabasesql.New(st.DB())
+	default:
+		return nil, fmt.Errorf("ops: no River driver for %q", st.Dialect())
+	}
 	mig, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: quiet(cfg.Logger)})
 	if err != nil {
 		return nil, fmt.Errorf("river migrator: %w", err)
@@ -149,9 +156,13 @@ func (e *Engine) Stop(ctx context.Context) error {
 // process works these queues, so at start nothing of theirs can really be running: they were
 // interrupted by a crash. River's own rescuer would do the same, but only after an hour.
 func (e *Engine) recover(ctx context.Context) error {
+	now := "datetime('now', 'subsec')"
+	if e.st.Dialect() == "postgres" {
+		now = "now()"
+	}
 	for _, q := range e.cfg.Queues {
 		res, err := e.st.DB().ExecContext(ctx,
-			`UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec') WHERE state = 'running' AND queue = $1`, q)
+			`UPDATE river_job SET state = 'available', scheduled_at = `+now+` WHERE state = 'running' AND queue = $1`, q)
 		if err != nil {
 			return fmt.Errorf("recover queue %s: %w", q, err)
 		}

@@ -34,7 +34,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // configFlags registers the flags shared by every command that opens the data directory.
 func configFlags(cmd *cobra.Command) func() (config.Config, error) {
-	var file, data, backend, images, listen string
+	var file, data, backend, images, listen, db string
 	var simLatency time.Duration
 	f := cmd.Flags()
 	f.StringVar(&file, "config", "", "JSON configuration file")
@@ -42,6 +42,7 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 	f.StringVar(&backend, "backend", "", "qemu (real VMs) or sim (sandbox with fake drivers)")
 	f.StringVar(&images, "images", "", "directory of built guest images (manifests)")
 	f.StringVar(&listen, "listen", "", "address of the API, host:port")
+	f.StringVar(&db, "db", "", "PostgreSQL URL (postgres://…); default: SQLite in the data directory")
 	f.DurationVar(&simLatency, "sim-latency", 0, "time each fake driver call takes (sim backend)")
 	return func() (config.Config, error) {
 		c := config.Default()
@@ -50,7 +51,7 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 				return c, err
 			}
 		}
-		for dst, v := range map[*string]string{&c.DataDir: data, &c.Backend: backend, &c.ImagesDir: images, &c.Listen: listen} {
+		for dst, v := range map[*string]string{&c.DataDir: data, &c.Backend: backend, &c.ImagesDir: images, &c.Listen: listen, &c.DB: db} {
 			if v != "" {
 				*dst = v
 			}

@@ -65,6 +65,9 @@ func catalog(cfg config.Config, kernels []service.Kernel) *service.Catalog {
 
 // openStore opens the store of a configuration.
 func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	if cfg.DB != "" {
+		return sqlstore.OpenPostgres(ctx, cfg.DB)
+	}
 	return sqlstore.OpenSQLite(ctx, cfg.DataDir)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-io/berth/internal/service"
 	"github.com/berth-io/berth/internal/store"
 	"github.com/berth-io/berth/internal/store/sqlstore"
+	"github.com/berth-io/berth/internal/store/storetest"
 	volfake "github.com/berth-io/berth/internal/volume/fake"
 )
 
@@ -40,10 +41,18 @@ func (nets) Port(f *store.Iface) (netdev.Port, bool) {
 func (nets) Gateway(ip *store.IP) (string, string)    { return ip.IP.IP + "/24", "" }
 func (nets) VLANNetwork(v *store.VLAN) netdev.Network { return netdev.Network{Bridge: "brv"} }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvOn(t, "sqlite") }
+
+func newEnvOn(t *testing.T, engine string) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlstore.OpenSQLite(ctx, t.TempDir())
+	var st store.Store
+	var err error
+	if engine == "postgres" {
+		st, err = sqlstore.OpenPostgres(ctx, storetest.PostgresURL(t))
+	} else {
+		st, err = sqlstore.OpenSQLite(ctx, t.TempDir())
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,8 +167,15 @@ func wantCode(t *testing.T, err error, code api.Code) {
 	}
 }
 
-func TestCreateFromReturnsThreeOperations(t *testing.T) {
-	e := newEnv(t)
+func TestCreateFromReturnsThreeOperations(t *testing.T) { testCreateFrom(t, newEnv(t)) }
+
+// TestOnPostgres runs the main flows with the store and River on PostgreSQL.
+func TestOnPostgres(t *testing.T) {
+	t.Run("CreateFrom", func(t *testing.T) { testCreateFrom(t, newEnvOn(t, "postgres")) })
+	t.Run("Order", func(t *testing.T) { testOrder(t, newEnvOn(t, "postgres")) })
+}
+
+func testCreateFrom(t *testing.T, e *env) {
 	list, err := e.svc.VMCreateFrom(e.ctx, e.c, service.VMSpec{DatacenterID: 1, Hostname: "a"}, service.DiskSpec{}, e.img)
 	if err != nil {
 		t.Fatal(err)
@@ -432,8 +448,9 @@ func TestCreditsAndCancel(t *testing.T) {
 	wantCode(t, err, api.Conflict)
 }
 
-func TestOperationsOnOneObjectRunInOrder(t *testing.T) {
-	e := newEnv(t)
+func TestOperationsOnOneObjectRunInOrder(t *testing.T) { testOrder(t, newEnv(t)) }
+
+func testOrder(t *testing.T, e *env) {
 	v := e.vm("order")
 	var list []*api.Operation
 	for i := range 10 {
