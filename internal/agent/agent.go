@@ -60,6 +60,7 @@ type Agent struct {
 	nets    Networks
 	log     *slog.Logger
 
+	host       string
 	capMu      sync.Mutex // held from a memory check to the change it allows
 	memMB      int64
 	overheadMB int64
@@ -75,6 +76,8 @@ type Config struct {
 	Kernels  Kernels
 	Networks Networks
 	Logger   *slog.Logger
+	// Host is the name of this host: the VMs it runs are those whose host it is.
+	Host string
 	// MemoryMB is the host memory VMs may use (0: no limit); each running VM counts its
 	// memory plus OverheadMB for its QEMU process.
 	MemoryMB   int64
@@ -87,7 +90,7 @@ func New(c Config) *Agent {
 		c.Logger = slog.Default()
 	}
 	return &Agent{st: c.Store, hv: c.HV, vol: c.Volumes, net: c.Net, seed: c.Seeder, kernels: c.Kernels, nets: c.Networks, log: c.Logger,
-		memMB: c.MemoryMB, overheadMB: c.OverheadMB}
+		memMB: c.MemoryMB, overheadMB: c.OverheadMB, host: c.Host}
 }
 
 // view is what the agent reads of a VM before acting.

@@ -40,7 +40,8 @@ func (a *Agent) reserve(ctx context.Context, vmID, mb int64) error {
 	}
 	var used int64
 	err := a.st.Read(ctx, func(tx store.Tx) error {
-		vms, err := tx.VMs(store.Query{Scope: store.AllAccounts, Filters: []api.Filter{{Field: "state", Op: api.OpIn, Values: []any{api.VMRunning}}}})
+		vms, err := tx.VMs(store.Query{Scope: store.AllAccounts, Filters: []api.Filter{
+			{Field: "state", Op: api.OpIn, Values: []any{api.VMRunning}}, {Field: "host", Values: []any{a.host}}}})
 		for _, v := range vms {
 			if v.ID != vmID {
 				used += v.Memory + a.overheadMB

@@ -24,7 +24,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(serveCmd(stdout, stderr), adminCmd(stdout))
+	root.AddCommand(serveCmd(stdout, stderr), agentCmd(stdout), adminCmd(stdout))
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "berthd:", err)
 		return 1
@@ -72,18 +72,28 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	var demo bool
-	cmd := &cobra.Command{Use: "serve", Short: "Run the API and the VMs of this host"}
+	var role string
+	cmd := &cobra.Command{Use: "serve", Short: "Run the API (and, all-in-one, the operations and VMs of this host)"}
 	load := configFlags(cmd)
 	cmd.Flags().BoolVar(&demo, "demo", false, "create a demo account (once) and print its API key")
+	cmd.Flags().StringVar(&role, "role", "all", "all (API + this host's VMs) or api (API only, with --db and agents)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := load()
 		if err != nil {
 			return err
 		}
+		opt := Options{Role: RoleAll}
+		switch role {
+		case "all":
+		case "api":
+			opt.Role = RoleAPI
+		default:
+			return fmt.Errorf("--role %q is not all or api", role)
+		}
 		log := newLogger(cfg.LogLevel, os.Stderr)
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		d, err := New(ctx, cfg, log)
+		d, err := New(ctx, cfg, log, opt)
 		if err != nil {
 			return err
 		}
@@ -103,6 +113,40 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 				fmt.Fprintf(stdout, "berthd: try: API_HOST=http://%s/xmlrpc/ API_KEY=%s gandi vm list\n", addr, key)
 			}
 		}
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		return d.Stop(sctx)
+	}
+	return cmd
+}
+
+func agentCmd(stdout io.Writer) *cobra.Command {
+	var host, dc string
+	cmd := &cobra.Command{Use: "agent", Short: "Run a hypervisor host: its own operations queue and its VMs (scale-out, with --db)"}
+	load := configFlags(cmd)
+	cmd.Flags().StringVar(&host, "host", "", "name of this host (required)")
+	cmd.Flags().StringVar(&dc, "datacenter", "", "datacenter code or id this host serves (required)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := load()
+		if err != nil {
+			return err
+		}
+		if host == "" || dc == "" {
+			return errors.New("--host and --datacenter are required")
+		}
+		log := newLogger(cfg.LogLevel, os.Stderr).With("host", host)
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		d, err := New(ctx, cfg, log, Options{Role: RoleAgent, Host: host, Datacenter: dc})
+		if err != nil {
+			return err
+		}
+		if _, err := d.Start(ctx); err != nil {
+			d.Stop(context.Background())
+			return err
+		}
+		fmt.Fprintf(stdout, "berthd: agent %s serving datacenter %s (backend %s)\n", host, dc, cfg.Backend)
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -141,7 +185,7 @@ func adminCmd(stdout io.Writer) *cobra.Command {
 	create.Flags().StringVar(&fullname, "fullname", "", "full name")
 	create.Flags().Int64Var(&credits, "credits", 0, "initial credits")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withDaemon(cmd.Context(), loadC, func(ctx context.Context, dm *Daemon) error {
+		return withDaemon(cmd.Context(), loadC, RoleAdmin, func(ctx context.Context, dm *Daemon) error {
 			svc := dm.svc
 			if handle == "" {
 				return errors.New("--handle is required")
@@ -160,7 +204,7 @@ func adminCmd(stdout io.Writer) *cobra.Command {
 	credit.Flags().Int64Var(&credits, "credits", 0, "credits to add")
 	credit.Flags().Int64Var(&cents, "prepaid-cents", 0, "prepaid money to add, in cents")
 	credit.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withDaemon(cmd.Context(), loadK, func(ctx context.Context, dm *Daemon) error {
+		return withDaemon(cmd.Context(), loadK, RoleAdmin, func(ctx context.Context, dm *Daemon) error {
 			svc := dm.svc
 			if handle == "" {
 				return errors.New("--handle is required")
@@ -191,11 +235,11 @@ func imageCmd(stdout io.Writer) *cobra.Command {
 	f.StringVar(&kernel, "kernel", "grub", "kernel the image boots with: grub (its own bootloader) or a kernel of disk.list_kernels")
 	f.StringVar(&cmdline, "cmdline", "", "kernel command line, for a direct kernel boot")
 	imp.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withDaemon(cmd.Context(), load, func(ctx context.Context, d *Daemon) error {
+		return withDaemon(cmd.Context(), load, RoleAll, func(ctx context.Context, d *Daemon) error {
 			if file == "" || label == "" || dc == "" {
 				return errors.New("--file, --label and --datacenter are required")
 			}
-			dcID, err := d.datacenterID(dc)
+			dcID, err := datacenterID(d.svc.Catalog(), dc)
 			if err != nil {
 				return err
 			}
@@ -207,7 +251,7 @@ func imageCmd(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			im, err := d.svc.RegisterImage(ctx, service.ImageSpec{Label: label, DatacenterID: dcID, OSArch: "x86-64", System: system,
-				Version: version, KernelVersion: kernel, Cmdline: cmdline}, func(id int64) (int64, error) { return d.vol.Import(ctx, id, abs) })
+				Version: version, KernelVersion: kernel, Cmdline: cmdline}, func(id int64) (int64, error) { return d.be.vol.Import(ctx, id, abs) })
 			if err != nil {
 				return err
 			}
@@ -219,12 +263,12 @@ func imageCmd(stdout io.Writer) *cobra.Command {
 	return image
 }
 
-func withDaemon(ctx context.Context, load func() (config.Config, error), fn func(context.Context, *Daemon) error) error {
+func withDaemon(ctx context.Context, load func() (config.Config, error), role Role, fn func(context.Context, *Daemon) error) error {
 	cfg, err := load()
 	if err != nil {
 		return err
 	}
-	d, err := New(ctx, cfg, newLogger("warn", os.Stderr))
+	d, err := New(ctx, cfg, newLogger("warn", os.Stderr), Options{Role: role})
 	if err != nil {
 		return err
 	}
@@ -232,11 +276,3 @@ func withDaemon(ctx context.Context, load func() (config.Config, error), fn func
 	return fn(ctx, d)
 }
 
-func (d *Daemon) datacenterID(s string) (int64, error) {
-	for _, dc := range d.svc.Catalog().Datacenters {
-		if strings.EqualFold(dc.Code, s) || fmt.Sprint(dc.ID) == s {
-			return dc.ID, nil
-		}
-	}
-	return 0, fmt.Errorf("no datacenter %q", s)
-}

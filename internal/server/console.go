@@ -46,9 +46,12 @@ func (d *Daemon) consoleHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "want Upgrade: berth-console", http.StatusUpgradeRequired)
 		return
 	}
-	cons, ok := d.hv.(hypervisor.Consoler)
-	if !ok {
-		http.Error(w, fmt.Sprintf("vm %d has no console: the %s backend runs no VM", id, d.cfg.Backend), http.StatusConflict)
+	var cons hypervisor.Consoler
+	if d.be != nil {
+		cons, _ = d.be.hv.(hypervisor.Consoler)
+	}
+	if cons == nil {
+		http.Error(w, fmt.Sprintf("vm %d has no console here: the %s backend runs no VM, or this berthd is not its host", id, d.cfg.Backend), http.StatusConflict)
 		return
 	}
 	if vm.VM.State != api.VMRunning {

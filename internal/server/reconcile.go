@@ -1,15 +1,12 @@
 package server
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
 // reconcile compares what the hypervisor runs with what the store says: a VM whose QEMU
 // died (guest crash, OOM kill) is recorded as halted, a QEMU whose VM record is gone is
 // removed. It runs at start and then every interval.
 func (d *Daemon) reconcile(ctx context.Context) error {
-	check, known, err := d.svc.Reconcilable(ctx)
+	check, known, err := d.svc.Reconcilable(ctx, d.opt.Host)
 	if err != nil {
 		return err
 	}
@@ -30,17 +27,3 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	return nil
 }
 
-func (d *Daemon) reconcileLoop(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := d.reconcile(ctx); err != nil && ctx.Err() == nil {
-				d.log.Error("reconcile", "err", err)
-			}
-		}
-	}
-}

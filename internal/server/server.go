@@ -1,5 +1,6 @@
 // Package server wires berthd together: store, service, operations engine, agent, drivers
-// and the HTTP endpoints. Nothing imports it but cmd/berthd.
+// and the HTTP endpoints, in one of three roles: all-in-one (the default), API only, or
+// hypervisor agent. Nothing imports it but cmd/berthd (and bench programs).
 package server
 
 import (
@@ -10,58 +11,62 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/berth-io/berth/internal/agent"
 	"github.com/berth-io/berth/internal/billing"
 	"github.com/berth-io/berth/internal/config"
 	"github.com/berth-io/berth/internal/gandi"
-	"github.com/berth-io/berth/internal/hypervisor"
-	hvfake "github.com/berth-io/berth/internal/hypervisor/fake"
-	"github.com/berth-io/berth/internal/netdev"
-	netfake "github.com/berth-io/berth/internal/netdev/fake"
 	"github.com/berth-io/berth/internal/ops"
 	"github.com/berth-io/berth/internal/service"
-	"github.com/berth-io/berth/internal/simstate"
 	"github.com/berth-io/berth/internal/store"
 	"github.com/berth-io/berth/internal/store/sqlstore"
-	"github.com/berth-io/berth/internal/volume"
-	volfake "github.com/berth-io/berth/internal/volume/fake"
 	"github.com/berth-io/berth/internal/xmlrpc"
 )
 
-// queue is the River queue of the all-in-one host.
-const queue = "host-local"
+// Role is what a berthd process does.
+type Role int
+
+// Roles.
+const (
+	RoleAll   Role = iota // API, operations and VMs of this host (the default)
+	RoleAPI               // API only: stateless, several behind a load balancer
+	RoleAgent             // a hypervisor host: its own queue, its VMs, no API
+	RoleAdmin             // the admin commands: the store and the service, nothing running
+)
+
+// Options are the role and, for hosts, their identity.
+type Options struct {
+	Role Role
+	Host string // host name; "local" for the all-in-one host
+	// Datacenter is the dc_code (or id) a RoleAgent host serves; the all-in-one host serves
+	// every datacenter.
+	Datacenter string
+}
 
 // Daemon is a running berthd.
 type Daemon struct {
 	cfg    config.Config
+	opt    Options
 	log    *slog.Logger
 	st     store.Store
 	svc    *service.Service
 	eng    *ops.Engine
+	be     *backend // nil for RoleAPI
 	agent  *agent.Agent
-	hv     hypervisor.Driver
-	vol    volume.Driver
-	net    netdev.Driver
 	nets   *networks
+	hostDC int64
 	http   *http.Server
-	ln     net.Listener
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// catalog builds the service catalog from the configuration and the images found.
-func catalog(cfg config.Config, kernels []service.Kernel) *service.Catalog {
-	c := &service.Catalog{Kernels: kernels}
-	for _, d := range cfg.Datacenters {
-		c.Datacenters = append(c.Datacenters, service.Datacenter{
-			Datacenter: apiDatacenter(d), IPv4Pool: d.IPv4Pool, IPv4Gateway: d.IPv4Gateway, IPv6Prefix: d.IPv6Prefix,
-		})
-	}
-	return c
-}
+// Host timing: how often a host says it is alive, and after how long without it it is
+// down.
+const (
+	heartbeatEvery = 2 * time.Second
+	hostTimeout    = 15 * time.Second
+)
 
 // openStore opens the store of a configuration.
 func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
@@ -72,54 +77,77 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 }
 
 // New builds a daemon: it opens the store, the drivers and the engine, without serving.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, error) {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) (d *Daemon, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, done: make(chan struct{})}
-	st, err := openStore(ctx, cfg)
+	if opt.Role == RoleAll && opt.Host == "" {
+		opt.Host = "local"
+	}
+	if opt.Role == RoleAgent && opt.Host == "" {
+		return nil, errors.New("an agent needs --host NAME")
+	}
+	if (opt.Role == RoleAPI || opt.Role == RoleAgent) && cfg.DB == "" {
+		return nil, errors.New("the api and agent roles share a PostgreSQL database: give --db postgres://…")
+	}
+	d = &Daemon{cfg: cfg, opt: opt, log: log, done: make(chan struct{})}
+	if d.st, err = openStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			d.st.Close()
+		}
+	}()
+	images, kernels, err := imageCatalog(cfg)
 	if err != nil {
 		return nil, err
 	}
-	d.st = st
-	be, err := newBackend(ctx, cfg, log)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	d.hv, d.vol, d.net = be.hv, be.vol, be.net
-	cat := catalog(cfg, be.kernels)
+	cat := catalog(cfg, kernels)
 	if err := cat.Validate(); err != nil {
-		st.Close()
 		return nil, err
 	}
-	d.svc = service.New(st, cat, service.Config{
-		Queue: queue, Rating: cfg.APIRating(), Currency: cfg.Currency, ReverseDomain: cfg.ReverseDomain,
+	d.svc = service.New(d.st, cat, service.Config{
+		Rating: cfg.APIRating(), Currency: cfg.Currency, ReverseDomain: cfg.ReverseDomain,
 		ConsoleURL: cfg.ConsoleURL, MaxCores: cfg.MaxCores, CreditPriceCents: cfg.CreditCents,
 	}, log)
 	d.nets = &networks{svc: d.svc, cat: cat, namespace: func(dc *service.Datacenter) string { return Namespace(dc.Code) },
 		vlans: func(id int64) (*store.VLAN, error) {
 			var v *store.VLAN
-			err := st.Read(context.Background(), func(tx store.Tx) error { var err error; v, err = tx.VLAN(store.AllAccounts, id); return err })
+			err := d.st.Read(context.Background(), func(tx store.Tx) error { var err error; v, err = tx.VLAN(store.AllAccounts, id); return err })
 			return v, err
 		}}
-	d.agent = agent.New(agent.Config{Store: st, HV: be.hv, Volumes: be.vol, Net: be.net, Seeder: be.seeder,
-		Kernels: be.boot, Networks: d.nets, Logger: log})
-	d.eng, err = ops.New(ctx, st, d.svc, ops.Config{Queues: []string{queue}, Logger: log})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	d.svc.SetEngine(d.eng, d.agent)
-	for i := range cat.Datacenters {
-		if err := d.net.EnsureNetwork(ctx, d.nets.publicNetwork(&cat.Datacenters[i])); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("network of datacenter %s: %w", cat.Datacenters[i].Code, err)
+	var queues []string
+	var exec service.Executor
+	if opt.Role == RoleAll || opt.Role == RoleAgent {
+		if opt.Role == RoleAgent {
+			if d.hostDC, err = datacenterID(cat, opt.Datacenter); err != nil {
+				return nil, err
+			}
 		}
+		if d.be, err = newBackend(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+		d.agent = agent.New(agent.Config{Store: d.st, HV: d.be.hv, Volumes: d.be.vol, Net: d.be.net, Seeder: d.be.seeder,
+			Kernels: d.be.boot(cat), Networks: d.nets, Logger: log, Host: opt.Host, MemoryMB: d.be.memMB, OverheadMB: d.be.overheadMB})
+		exec = d.agent
+		queues = []string{service.HostQueue(opt.Host), service.ControlQueue}
 	}
-	if err := d.registerImages(ctx, be.images); err != nil {
-		st.Close()
+	if d.eng, err = ops.New(ctx, d.st, d.svc, ops.Config{Queues: queues, Logger: log}); err != nil {
 		return nil, err
+	}
+	d.svc.SetEngine(d.eng, exec)
+	if d.be != nil {
+		for i := range cat.Datacenters {
+			if dc := &cat.Datacenters[i]; d.hostDC == 0 || dc.ID == d.hostDC {
+				if err := d.be.net.EnsureNetwork(ctx, d.nets.publicNetwork(dc)); err != nil {
+					return nil, fmt.Errorf("network of datacenter %s: %w", dc.Code, err)
+				}
+			}
+		}
+		if err := d.registerImages(ctx, images); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }
@@ -140,23 +168,36 @@ func (d *Daemon) Handler() http.Handler {
 	return mux
 }
 
-// Start starts the engine, billing and the HTTP server, and returns the address it
-// listens on.
+// Start registers the host, starts the engine, the loops and the HTTP server (not for an
+// agent), and returns the address it listens on.
 func (d *Daemon) Start(ctx context.Context) (string, error) {
 	ctx, d.cancel = context.WithCancel(ctx)
-	if err := d.reconcile(ctx); err != nil {
-		return "", fmt.Errorf("reconcile: %w", err)
+	if d.be != nil {
+		if err := d.svc.RegisterHost(ctx, store.Host{Name: d.opt.Host, DatacenterID: d.hostDC, MemoryMB: d.be.memMB, DiskMB: d.be.diskMB}); err != nil {
+			return "", fmt.Errorf("register host: %w", err)
+		}
+		if err := d.reconcile(ctx); err != nil {
+			return "", fmt.Errorf("reconcile: %w", err)
+		}
+		go d.every(ctx, heartbeatEvery, "heartbeat", func(ctx context.Context) error { return d.svc.Heartbeat(ctx, d.opt.Host) })
+		go d.every(ctx, d.cfg.ReconcileEvery.Duration, "reconcile", d.reconcile)
 	}
 	if err := d.eng.Start(ctx); err != nil {
 		return "", err
 	}
-	go d.reconcileLoop(ctx, d.cfg.ReconcileEvery.Duration)
+	go d.every(ctx, heartbeatEvery, "host check", func(ctx context.Context) error {
+		_, err := d.svc.CheckHosts(ctx, hostTimeout)
+		return err
+	})
+	if d.opt.Role == RoleAgent {
+		close(d.done)
+		return "", nil
+	}
 	go billing.Run(ctx, d.st, d.cfg.APIRating(), d.cfg.BillingEvery.Duration, d.log)
 	ln, err := net.Listen("tcp", d.cfg.Listen)
 	if err != nil {
 		return "", fmt.Errorf("listen: %w", err)
 	}
-	d.ln = ln
 	d.http = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	go func() {
 		defer close(d.done)
@@ -165,6 +206,22 @@ func (d *Daemon) Start(ctx context.Context) (string, error) {
 		}
 	}()
 	return ln.Addr().String(), nil
+}
+
+// every runs fn every interval until ctx ends, logging its errors.
+func (d *Daemon) every(ctx context.Context, interval time.Duration, what string, fn func(context.Context) error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error(what, "err", err)
+			}
+		}
+	}
 }
 
 // Stop shuts the daemon down: HTTP first, then the engine (running operations get a
@@ -182,66 +239,6 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		err = e
 	}
 	return err
-}
-
-// backend is the set of drivers of one backend.
-type backend struct {
-	hv      hypervisor.Driver
-	vol     volume.Driver
-	net     netdev.Driver
-	seeder  agent.Seeder
-	boot    agent.Kernels
-	kernels []service.Kernel
-	images  []imageFile
-}
-
-// imageFile is an image to register at start.
-type imageFile struct {
-	spec service.ImageSpec
-	file string
-}
-
-func newBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*backend, error) {
-	switch cfg.Backend {
-	case "sim":
-		return simBackend(cfg)
-	}
-	return nil, fmt.Errorf("backend %q is not available in this build", cfg.Backend)
-}
-
-// simBackend is the sandbox: fake drivers, one synthetic image and kernel per datacenter.
-func simBackend(cfg config.Config) (*backend, error) {
-	dir := filepath.Join(cfg.DataDir, "sim")
-	hv, err := hvfake.NewPersistent(simstate.File{Path: filepath.Join(dir, "vms.json"), Delay: cfg.SimLatency.Duration})
-	if err != nil {
-		return nil, err
-	}
-	vol, err := volfake.NewPersistent(0, simstate.File{Path: filepath.Join(dir, "disks.json"), Delay: cfg.SimLatency.Duration})
-	if err != nil {
-		return nil, err
-	}
-	b := &backend{hv: hv, vol: vol, net: netfake.New(),
-		boot: func(name, cmdline string) hypervisor.Boot { return hypervisor.Boot{Kernel: name, Cmdline: cmdline} }}
-	b.kernels = []service.Kernel{
-		{Name: "sim-6.1-x86_64", Flavor: "linux", Kernel: "sim://kernel", Cmdline: "root=/dev/vda console=ttyS0 rw"},
-		{Name: "grub", Flavor: "linux-hvm"},
-		{Name: "raw", Flavor: "linux-hvm"},
-	}
-	for _, dc := range cfg.Datacenters {
-		b.images = append(b.images, imageFile{spec: service.ImageSpec{Label: "Berth Tiny", DatacenterID: dc.ID, OSArch: "x86-64",
-			System: "Berth", Version: "1", KernelVersion: "sim-6.1-x86_64", Cmdline: "root=/dev/vda console=ttyS0 rw", SizeMB: 3072}, file: "sim://tiny"})
-	}
-	return b, nil
-}
-
-func (d *Daemon) registerImages(ctx context.Context, images []imageFile) error {
-	for _, im := range images {
-		_, err := d.svc.RegisterImage(ctx, im.spec, func(id int64) (int64, error) { return d.vol.Import(ctx, id, im.file) })
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func newLogger(level string, w *os.File) *slog.Logger {

@@ -112,7 +112,7 @@ func (s *Service) newDisk(tx store.Tx, c *Caller, d *store.Disk, spec ops.DiskCr
 	if err != nil {
 		return nil, err
 	}
-	op.DiskID, op.DatacenterID = d.ID, d.DatacenterID
+	op.DiskID, op.DatacenterID, op.Queue = d.ID, d.DatacenterID, HostQueue(d.Host)
 	return op, nil
 }
 
@@ -143,6 +143,14 @@ func (s *Service) newDiskFrom(tx store.Tx, c *Caller, spec DiskSpec, src int64) 
 		KernelVersion: sd.KernelVersion, KernelCmdline: sd.KernelCmdline, Label: sd.Label, Source: sd.ID,
 		SnapshotProfileID: spec.SnapshotProfile,
 	}}
+	d.Host = sd.Host // a copy is made where its source lives; an image lives on every host
+	if d.Host == "" {
+		if d.Host, err = s.place(tx, d.DatacenterID, 0, d.Size); err != nil {
+			return nil, nil, err
+		}
+	} else if err := hostUp(tx, d.Host, api.ObjDisk, sd.ID); err != nil {
+		return nil, nil, err
+	}
 	cs := ops.DiskCreateSpec{Source: sd.ID}
 	if spec.Type == api.DiskSnapshot {
 		if sd.Type == api.DiskSnapshot || sd.AccountID == store.PublicAccount {
@@ -177,7 +185,11 @@ func (s *Service) DiskCreate(ctx context.Context, c *Caller, spec DiskSpec) (*ap
 		if spec.Size == 0 {
 			spec.Size = DefaultDiskMB
 		}
-		d := &store.Disk{Disk: api.Disk{DatacenterID: spec.DatacenterID, Name: spec.Name, Size: spec.Size, Type: api.DiskData, SnapshotProfileID: spec.SnapshotProfile}}
+		host, err := s.place(tx, spec.DatacenterID, 0, spec.Size)
+		if err != nil {
+			return nil, err
+		}
+		d := &store.Disk{Host: host, Disk: api.Disk{DatacenterID: spec.DatacenterID, Name: spec.Name, Size: spec.Size, Type: api.DiskData, SnapshotProfileID: spec.SnapshotProfile}}
 		return s.newDisk(tx, c, d, ops.DiskCreateSpec{})
 	})
 }
@@ -228,6 +240,9 @@ func (s *Service) diskOp(ctx context.Context, c *Caller, id int64, typ string, s
 			return err
 		}
 		op.DiskID, op.VMID, op.DatacenterID = d.ID, d.VMID, d.DatacenterID
+		if err := onHost(tx, op, d.Host, api.ObjDisk, d.ID); err != nil {
+			return err
+		}
 		if err := s.submit(ctx, tx, op); err != nil {
 			return err
 		}
@@ -306,6 +321,9 @@ func (s *Service) DiskRollback(ctx context.Context, c *Caller, snapID int64) (*a
 			return err
 		}
 		op.DiskID, op.DatacenterID = src.ID, src.DatacenterID
+		if err := onHost(tx, op, src.Host, api.ObjDisk, src.ID); err != nil {
+			return err
+		}
 		if err := s.submit(ctx, tx, op); err != nil {
 			return err
 		}
@@ -339,6 +357,9 @@ func (s *Service) checkDiskAttach(tx store.Tx, v *store.VM, diskID int64, spec o
 	}
 	if d.Type == api.DiskSnapshot {
 		return api.Errorf(api.Invalid, api.ObjDisk, "disk %d is a snapshot: create a disk from it to use it", d.ID)
+	}
+	if d.Host != v.Host {
+		return api.Errorf(api.Conflict, api.ObjDisk, "disk %d lives on host %s and vm %d runs on host %s: a disk attaches only to a vm of its host", d.ID, d.Host, v.ID, v.Host)
 	}
 	if d.VMID != 0 && d.VMID != v.ID {
 		return api.Errorf(api.Attached, api.ObjDisk, "disk %d is attached to vm %d: detach it first", d.ID, d.VMID)
@@ -392,6 +413,9 @@ func (s *Service) attachOp(ctx context.Context, c *Caller, vmID, objID int64, ty
 			return err
 		}
 		op.VMID, op.DatacenterID = v.ID, v.DatacenterID
+		if err := onHost(tx, op, v.Host, api.ObjVM, v.ID); err != nil {
+			return err
+		}
 		if typ == ops.DiskAttach || typ == ops.DiskDetach {
 			op.DiskID = objID
 		} else {

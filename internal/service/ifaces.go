@@ -263,6 +263,15 @@ func (s *Service) ifaceOp(ctx context.Context, c *Caller, id int64, typ string, 
 			return err
 		}
 		op.IfaceID, op.VMID, op.DatacenterID, op.VLANID = f.ID, f.VMID, f.DatacenterID, f.VLANID
+		if f.VMID != 0 { // the iface's tap is on its VM's host
+			v, err := tx.VM(store.AllAccounts, f.VMID)
+			if err != nil {
+				return err
+			}
+			if err := onHost(tx, op, v.Host, api.ObjVM, v.ID); err != nil {
+				return err
+			}
+		}
 		if err := s.submit(ctx, tx, op); err != nil {
 			return err
 		}

@@ -8,17 +8,17 @@ import (
 )
 
 // Reconcilable returns the VMs whose actual state can be checked now: running or halted,
-// with no operation pending (an operation in flight owns its VM's state), and the ids of
-// every VM the store knows.
-func (s *Service) Reconcilable(ctx context.Context) (check []int64, known []int64, err error) {
+// or unknown, with no operation pending (an operation in flight owns its VM's state), and
+// the ids of every VM the store places on host.
+func (s *Service) Reconcilable(ctx context.Context, host string) (check []int64, known []int64, err error) {
 	err = s.read(ctx, func(tx store.Tx) error {
-		vms, err := tx.VMs(store.Query{Scope: store.AllAccounts})
+		vms, err := tx.VMs(store.Query{Scope: store.AllAccounts, Filters: []api.Filter{{Field: "host", Values: []any{host}}}})
 		if err != nil {
 			return err
 		}
 		for _, v := range vms {
 			known = append(known, v.ID)
-			if v.State != api.VMRunning && v.State != api.VMHalted {
+			if v.State != api.VMRunning && v.State != api.VMHalted && v.State != VMUnknown {
 				continue
 			}
 			pending, err := tx.PendingBefore(&store.Operation{Operation: api.Operation{ID: 1 << 62, VMID: v.ID}})
@@ -43,7 +43,7 @@ func (s *Service) Observed(ctx context.Context, vmID int64, state string) (bool,
 		if err != nil {
 			return ignoreGone(err)
 		}
-		if v.State == state || (v.State != api.VMRunning && v.State != api.VMHalted) {
+		if v.State == state || (v.State != api.VMRunning && v.State != api.VMHalted && v.State != VMUnknown) {
 			return nil
 		}
 		pending, err := tx.PendingBefore(&store.Operation{Operation: api.Operation{ID: 1 << 62, VMID: v.ID}})

@@ -43,7 +43,6 @@ type Service struct {
 
 // Config holds the service's settings.
 type Config struct {
-	Queue            string // the River queue operations go to
 	Rating           api.Rating
 	Currency         string
 	ReverseDomain    string
@@ -83,9 +82,6 @@ func New(st store.Store, cat *Catalog, cfg Config, log *slog.Logger) *Service {
 	}
 	if cfg.ReverseDomain == "" {
 		cfg.ReverseDomain = "berth.invalid"
-	}
-	if cfg.Queue == "" {
-		cfg.Queue = "host-local"
 	}
 	return &Service{st: st, cat: cat, cfg: cfg, now: time.Now, log: log}
 }
@@ -196,7 +192,7 @@ func (s *Service) newOp(c *Caller, typ string, spec any) (*store.Operation, erro
 	now := s.now().UTC()
 	return &store.Operation{
 		Operation: api.Operation{Type: typ, Step: api.StepWait, Source: c.Handle, Created: now, Updated: now, ETA: eta(typ), Params: map[string]any{}},
-		AccountID: c.AccountID, Spec: b, Queue: s.cfg.Queue,
+		AccountID: c.AccountID, Spec: b, Queue: ControlQueue,
 	}, nil
 }
 

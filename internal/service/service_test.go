@@ -69,12 +69,15 @@ func newEnvOn(t *testing.T, engine string) *env {
 	}
 	svc := service.New(st, cat, service.Config{MaxCores: 4}, nil)
 	e := &env{t: t, svc: svc, hv: hvfake.New(), vol: volfake.New(0), ctx: ctx}
-	ag := agent.New(agent.Config{Store: st, HV: e.hv, Volumes: e.vol, Net: netfake.New(), Networks: nets{},
+	ag := agent.New(agent.Config{Store: st, HV: e.hv, Volumes: e.vol, Net: netfake.New(), Networks: nets{}, Host: "local",
 		Kernels: func(name, cmdline string) hypervisor.Boot {
 			k, _ := cat.Kernel(name)
 			return hypervisor.Boot{Kernel: k.Kernel, Cmdline: cmdline}
 		}})
-	eng, err := ops.New(ctx, st, svc, ops.Config{Queues: []string{"host-local"}, SnoozeWait: 10 * time.Millisecond})
+	if err := svc.RegisterHost(ctx, store.Host{Name: "local", MemoryMB: 1 << 20, DiskMB: 1 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := ops.New(ctx, st, svc, ops.Config{Queues: []string{service.HostQueue("local"), service.ControlQueue}, SnoozeWait: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -212,7 +212,11 @@ func (s *Service) createVM(ctx context.Context, c *Caller, v VMSpec, ds *DiskSpe
 			return err
 		}
 		now := s.now().UTC()
-		vm := &store.VM{AccountID: c.AccountID, VM: api.VM{
+		host, err := s.vmHost(tx, c, &v, ds, src)
+		if err != nil {
+			return err
+		}
+		vm := &store.VM{AccountID: c.AccountID, Host: host, VM: api.VM{
 			DatacenterID: v.DatacenterID, Hostname: v.Hostname, State: api.VMBeingCreated,
 			Memory: v.Memory, MaxMemory: DefaultMaxMemory(v.Memory), Cores: v.Cores, MaxCores: s.cfg.MaxCores,
 			AIActive: v.AIActive, Farm: v.Farm, Description: v.Description, EntityID: entityID(), Created: now, Updated: now,
@@ -239,6 +243,9 @@ func (s *Service) createVM(ctx context.Context, c *Caller, v VMSpec, ds *DiskSpe
 			disk, op, err = s.newDiskFrom(tx, c, *ds, src)
 			if err != nil {
 				return err
+			}
+			if disk.Host != host {
+				disk.Host, op.Queue = host, HostQueue(host)
 			}
 			op.VMID = vm.ID
 			ops_ = append(ops_, op)
@@ -299,7 +306,7 @@ func (s *Service) createVM(ctx context.Context, c *Caller, v VMSpec, ds *DiskSpe
 		if err != nil {
 			return err
 		}
-		op.VMID, op.DiskID, op.IfaceID, op.DatacenterID = vm.ID, disk.ID, iface.ID, v.DatacenterID
+		op.VMID, op.DiskID, op.IfaceID, op.DatacenterID, op.Queue = vm.ID, disk.ID, iface.ID, v.DatacenterID, HostQueue(host)
 		ops_ = append(ops_, op)
 		for _, o := range ops_ {
 			if err := s.submit(ctx, tx, o); err != nil {
@@ -344,6 +351,9 @@ func (s *Service) vmOp(ctx context.Context, c *Caller, id int64, typ string, spe
 			return err
 		}
 		op.VMID, op.DatacenterID = v.ID, v.DatacenterID
+		if err := onHost(tx, op, v.Host, api.ObjVM, v.ID); err != nil {
+			return err
+		}
 		if err := s.submit(ctx, tx, op); err != nil {
 			return err
 		}
@@ -354,6 +364,26 @@ func (s *Service) vmOp(ctx context.Context, c *Caller, id int64, typ string, spe
 		return nil, s.internal(err)
 	}
 	return &out, nil
+}
+
+// vmHost chooses the host of a new VM: where its system disk lives when it exists (or is
+// copied from a user's disk), else by placement.
+func (s *Service) vmHost(tx store.Tx, c *Caller, v *VMSpec, ds *DiskSpec, src int64) (string, error) {
+	disk := v.SysDiskID
+	if ds != nil {
+		disk = src
+	}
+	if disk != 0 {
+		d, err := sourceDisk(tx, c, disk)
+		if err == nil && d.Host != "" {
+			return d.Host, hostUp(tx, d.Host, api.ObjDisk, d.ID)
+		}
+	}
+	size := int64(0)
+	if ds != nil {
+		size = max(ds.Size, DefaultDiskMB)
+	}
+	return s.place(tx, v.DatacenterID, v.Memory, size)
 }
 
 // VMStart starts a halted VM.

@@ -54,6 +54,7 @@ type Tx interface {
 	// SQLTx is the underlying transaction, for enqueueing jobs in it.
 	SQLTx() *sql.Tx
 	UsageReader
+	HostStore
 	// Lock serializes the transactions that take the same name, until they end (the
 	// allocation of a pool's addresses, for instance).
 	Lock(name string) error
@@ -197,4 +198,35 @@ type Usage struct {
 // UsageReader reads an account's usage (every Tx is one).
 type UsageReader interface {
 	Usage(accountID int64) (Usage, error)
+}
+
+// Host is a hypervisor host: where VMs run and disks live.
+type Host struct {
+	Name         string
+	DatacenterID int64 // 0: every datacenter (the all-in-one host)
+	MemoryMB     int64
+	DiskMB       int64
+	State        string // up or down
+	Heartbeat    time.Time
+	Started      time.Time
+}
+
+// Host states.
+const (
+	HostUp   = "up"
+	HostDown = "down"
+)
+
+// HostStore reads and writes hosts (every Tx is one).
+type HostStore interface {
+	// SaveHost inserts or replaces a host.
+	SaveHost(h *Host) error
+	Hosts() ([]*Host, error)
+	// Heartbeat records that a host is alive at t; it reports false when the host is not
+	// registered.
+	Heartbeat(name string, t time.Time) (bool, error)
+	// MarkDown marks down the up hosts whose last heartbeat is before t and returns them.
+	MarkDown(before time.Time) ([]string, error)
+	// HostLoad returns, per host, the memory of its VMs and the size of its disks, in MB.
+	HostLoad() (map[string][2]int64, error)
 }

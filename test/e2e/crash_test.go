@@ -67,29 +67,16 @@ func TestKillDuringOperations(t *testing.T) {
 	if len(opIDs) != 20 {
 		t.Fatalf("got %d operations, want 20", len(opIDs))
 	}
-	// Let some operations reach RUN, then kill.
+	// Let some operations reach RUN, then kill. operation.list does not wait like
+	// operation.info does.
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		running := 0
-		for _, id := range opIDs {
-			if op := b.MustCall("operation.info", key, id).(map[string]any); op["step"] == "RUN" {
-				running++
-			}
-		}
-		if running > 0 {
-			break
-		}
+	for len(b.MustCall("operation.list", key, map[string]any{"step": "RUN"}).([]any)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no operation reached RUN")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	pending := 0
-	for _, id := range opIDs {
-		if op := b.MustCall("operation.info", key, id).(map[string]any); op["step"] != "DONE" {
-			pending++
-		}
-	}
+	pending := len(b.MustCall("operation.list", key, map[string]any{"step": []any{"BILL", "WAIT", "RUN"}}).([]any))
 	b.Kill()
 	if pending < 5 {
 		t.Logf("only %d operations were pending at the kill", pending)

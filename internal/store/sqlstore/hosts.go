@@ -1,0 +1,87 @@
+package sqlstore
+
+import (
+	"time"
+
+	"github.com/berth-io/berth/internal/store"
+)
+
+func (t *txn) SaveHost(h *store.Host) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO hosts (name, datacenter_id, memory_mb, disk_mb, state, heartbeat_at, started_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (name) DO UPDATE SET datacenter_id = $2, memory_mb = $3, disk_mb = $4, state = $5, heartbeat_at = $6, started_at = $7`,
+		h.Name, h.DatacenterID, h.MemoryMB, h.DiskMB, h.State, unix(h.Heartbeat), unix(h.Started))
+	return err
+}
+
+func (t *txn) Hosts() ([]*store.Host, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT name, datacenter_id, memory_mb, disk_mb, state, heartbeat_at, started_at FROM hosts ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Host
+	for rows.Next() {
+		h := &store.Host{}
+		if err := rows.Scan(&h.Name, &h.DatacenterID, &h.MemoryMB, &h.DiskMB, &h.State, unixTime{&h.Heartbeat}, unixTime{&h.Started}); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+func (t *txn) Heartbeat(name string, at time.Time) (bool, error) {
+	res, err := t.tx.ExecContext(t.ctx, `UPDATE hosts SET heartbeat_at = $2, state = 'up' WHERE name = $1`, name, unix(at))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+func (t *txn) MarkDown(before time.Time) ([]string, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `UPDATE hosts SET state = 'down' WHERE state = 'up' AND heartbeat_at < $1 RETURNING name`, unix(before))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+func (t *txn) HostLoad() (map[string][2]int64, error) {
+	out := map[string][2]int64{}
+	for i, q := range []string{
+		`SELECT host, COALESCE(SUM(memory), 0) FROM vms GROUP BY host`,
+		`SELECT host, COALESCE(SUM(size), 0) FROM disks WHERE account_id <> 0 GROUP BY host`,
+	} {
+		rows, err := t.tx.QueryContext(t.ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var h string
+			var n int64
+			if err := rows.Scan(&h, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			v := out[h]
+			v[i] = n
+			out[h] = v
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
