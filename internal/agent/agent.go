@@ -195,6 +195,11 @@ func (a *Agent) start(ctx context.Context, v *view, seed string) error {
 		return err
 	}
 	for _, d := range v.disks {
+		if d.Host == "" { // an empty disk placed with its VM: made here
+			if err := a.vol.Create(ctx, d.ID, d.Size); err != nil {
+				return err
+			}
+		}
 		ok, err := a.vol.Exists(ctx, d.ID)
 		if err != nil {
 			return err
@@ -275,6 +280,8 @@ func (a *Agent) Execute(ctx context.Context, op *store.Operation) error {
 			return err
 		}
 		switch {
+		case d.Host == "":
+			return nil // placed later: created on the host of the first VM it is attached to
 		case spec.Source == 0:
 			err = a.vol.Create(ctx, d.ID, d.Size)
 		case spec.Snapshot:
@@ -293,6 +300,15 @@ func (a *Agent) Execute(ctx context.Context, op *store.Operation) error {
 	case ops.DiskRollback:
 		spec, err := decode[ops.DiskRollbackSpec](op)
 		if err != nil {
+			return err
+		}
+		if err := a.st.Read(ctx, func(tx store.Tx) error {
+			d, err := tx.Disk(store.AllAccounts, op.DiskID)
+			if err == nil && d.Host == "" {
+				spec.Snapshot = 0 // an unplaced disk and its snapshot hold nothing
+			}
+			return err
+		}); err != nil || spec.Snapshot == 0 {
 			return err
 		}
 		return a.vol.Rollback(ctx, op.DiskID, spec.Snapshot)

@@ -103,8 +103,8 @@ func (a *Agent) diskUpdate(ctx context.Context, op *store.Operation) error {
 	}); err != nil {
 		return err
 	}
-	if *u.Size <= d.Size {
-		return nil
+	if *u.Size <= d.Size || d.Host == "" {
+		return nil // nothing to grow: an unplaced disk is made at its new size
 	}
 	if d.VMID != 0 {
 		run, err := a.running(ctx, d.VMID)
@@ -124,6 +124,21 @@ func (a *Agent) diskUpdate(ctx context.Context, op *store.Operation) error {
 // diskAttach hot-plugs a disk in or out of a running VM. A change of boot disk needs a
 // halted VM, so it touches nothing here: the next start uses the new order.
 func (a *Agent) diskAttach(ctx context.Context, op *store.Operation) error {
+	var d *store.Disk
+	err := a.st.Read(ctx, func(tx store.Tx) error {
+		var err error
+		d, err = tx.Disk(store.AllAccounts, op.DiskID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if op.Type == ops.DiskAttach && d.Host == "" {
+		// An empty disk that lived nowhere yet: it is made here, on its VM's host.
+		if err := a.vol.Create(ctx, d.ID, d.Size); err != nil {
+			return err
+		}
+	}
 	run, err := a.running(ctx, op.VMID)
 	if err != nil || !run {
 		return err
@@ -133,13 +148,6 @@ func (a *Agent) diskAttach(ctx context.Context, op *store.Operation) error {
 	}
 	spec, err := decode[ops.AttachSpec](op)
 	if err != nil {
-		return err
-	}
-	var d *store.Disk
-	if err := a.st.Read(ctx, func(tx store.Tx) error {
-		d, err = tx.Disk(store.AllAccounts, op.DiskID)
-		return err
-	}); err != nil {
 		return err
 	}
 	if d.VMID == op.VMID { // a swap of positions: takes effect at the next boot

@@ -51,6 +51,8 @@ type Config struct {
 	ReverseDomain  string       `json:"reverse_domain"`
 	ConsoleURL     string       `json:"console_url"`
 	BillingEvery   Duration     `json:"billing_every"`
+	HeartbeatEvery Duration     `json:"heartbeat_every"` // how often a host says it is alive
+	HostTimeout    Duration     `json:"host_timeout"`    // silence after which a host is down
 	ReconcileEvery Duration     `json:"reconcile_every"` // how often VMs' actual state is checked
 	MaxCores       int64        `json:"max_cores"`
 	SimLatency     Duration     `json:"sim_latency"` // time each fake driver call takes (sim backend)
@@ -95,6 +97,8 @@ func Default() Config {
 		ConsoleURL:     "console.berth.invalid",
 		BillingEvery:   Duration{time.Minute},
 		ReconcileEvery: Duration{5 * time.Second},
+		HeartbeatEvery: Duration{2 * time.Second},
+		HostTimeout:    Duration{15 * time.Second},
 		MaxCores:       4,
 		LogLevel:       "info",
 	}
@@ -151,6 +155,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconcileEvery.Duration < 100*time.Millisecond {
 		return fmt.Errorf("config: reconcile_every %s is under 100ms", c.ReconcileEvery)
+	}
+	if c.HeartbeatEvery.Duration < 100*time.Millisecond || c.HostTimeout.Duration < 2*c.HeartbeatEvery.Duration {
+		return fmt.Errorf("config: heartbeat_every %s must be at least 100ms and host_timeout %s at least twice it", c.HeartbeatEvery, c.HostTimeout)
 	}
 	if c.MaxCores < 1 || c.MaxCores > 64 {
 		return fmt.Errorf("config: max_cores %d is not between 1 and 64", c.MaxCores)

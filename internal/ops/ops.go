@@ -47,10 +47,15 @@ func (Args) Kind() string { return "berth_operation" }
 
 // Config tunes the engine.
 type Config struct {
-	Queues     []string // the queues this process works; empty means insert only
-	MaxWorkers int
-	Logger     *slog.Logger
-	Now        func() time.Time
+	Queues []string // the queues this process works; empty means insert only
+	// Recover are the queues only this process works: at start, their jobs left running
+	// were interrupted by this process's crash and run again at once. Jobs of shared queues
+	// are rescued by River after RescueAfter.
+	Recover     []string
+	RescueAfter time.Duration
+	MaxWorkers  int
+	Logger      *slog.Logger
+	Now         func() time.Time
 	// SnoozeWait is how long an operation waits before it looks again at an older operation
 	// on the same object.
 	SnoozeWait time.Duration
@@ -78,6 +83,9 @@ func New(ctx context.Context, st store.Store, h Handler, cfg Config) (*Engine, e
 	if cfg.MaxWorkers == 0 {
 		cfg.MaxWorkers = 16
 	}
+	if cfg.RescueAfter == 0 {
+		cfg.RescueAfter = 31 * time.Minute
+	}
 	if cfg.SnoozeWait == 0 {
 		cfg.SnoozeWait = 100 * time.Millisecond
 	}
@@ -99,11 +107,12 @@ func New(ctx context.Context, st store.Store, h Handler, cfg Config) (*Engine, e
 	}
 	e := &Engine{st: st, h: h, log: cfg.Logger, now: cfg.Now, cfg: cfg}
 	rc := &river.Config{
-		Logger:            quiet(cfg.Logger),
-		FetchCooldown:     5 * time.Millisecond,
-		FetchPollInterval: 25 * time.Millisecond,
-		JobTimeout:        30 * time.Minute,
-		MaxAttempts:       10,
+		Logger:               quiet(cfg.Logger),
+		FetchCooldown:        5 * time.Millisecond,
+		FetchPollInterval:    25 * time.Millisecond,
+		JobTimeout:           30 * time.Minute,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		MaxAttempts:          10,
 	}
 	if len(cfg.Queues) > 0 {
 		workers := river.NewWorkers()
@@ -160,7 +169,7 @@ func (e *Engine) recover(ctx context.Context) error {
 	if e.st.Dialect() == "postgres" {
 		now = "now()"
 	}
-	for _, q := range e.cfg.Queues {
+	for _, q := range e.cfg.Recover {
 		res, err := e.st.DB().ExecContext(ctx,
 			`UPDATE river_job SET state = 'available', scheduled_at = `+now+` WHERE state = 'running' AND queue = $1`, q)
 		if err != nil {

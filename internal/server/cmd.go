@@ -35,7 +35,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // configFlags registers the flags shared by every command that opens the data directory.
 func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 	var file, data, backend, images, listen, db string
-	var simLatency time.Duration
+	var simLatency, heartbeat, hostTimeout time.Duration
 	f := cmd.Flags()
 	f.StringVar(&file, "config", "", "JSON configuration file")
 	f.StringVar(&data, "data", "", "data directory (database, disks, VM state)")
@@ -44,6 +44,8 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 	f.StringVar(&listen, "listen", "", "address of the API, host:port")
 	f.StringVar(&db, "db", "", "PostgreSQL URL (postgres://…); default: SQLite in the data directory")
 	f.DurationVar(&simLatency, "sim-latency", 0, "time each fake driver call takes (sim backend)")
+	f.DurationVar(&heartbeat, "heartbeat", 0, "how often a host says it is alive (default 2s)")
+	f.DurationVar(&hostTimeout, "host-timeout", 0, "silence after which a host is marked down (default 15s)")
 	return func() (config.Config, error) {
 		c := config.Default()
 		if file != "" {
@@ -56,8 +58,10 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 				*dst = v
 			}
 		}
-		if simLatency > 0 {
-			c.SimLatency.Duration = simLatency
+		for dst, v := range map[*time.Duration]time.Duration{&c.SimLatency.Duration: simLatency, &c.HeartbeatEvery.Duration: heartbeat, &c.HostTimeout.Duration: hostTimeout} {
+			if v > 0 {
+				*dst = v
+			}
 		}
 		if c.ImagesDir != "" {
 			abs, err := filepath.Abs(c.ImagesDir)
@@ -275,4 +279,3 @@ func withDaemon(ctx context.Context, load func() (config.Config, error), role Ro
 	defer d.st.Close()
 	return fn(ctx, d)
 }
-

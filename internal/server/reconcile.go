@@ -26,4 +26,3 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	}
 	return nil
 }
-

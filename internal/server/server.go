@@ -61,13 +61,6 @@ type Daemon struct {
 	done   chan struct{}
 }
 
-// Host timing: how often a host says it is alive, and after how long without it it is
-// down.
-const (
-	heartbeatEvery = 2 * time.Second
-	hostTimeout    = 15 * time.Second
-)
-
 // openStore opens the store of a configuration.
 func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 	if cfg.DB != "" {
@@ -117,7 +110,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			err := d.st.Read(context.Background(), func(tx store.Tx) error { var err error; v, err = tx.VLAN(store.AllAccounts, id); return err })
 			return v, err
 		}}
-	var queues []string
+	var queues, own []string
 	var exec service.Executor
 	if opt.Role == RoleAll || opt.Role == RoleAgent {
 		if opt.Role == RoleAgent {
@@ -132,8 +125,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			Kernels: d.be.boot(cat), Networks: d.nets, Logger: log, Host: opt.Host, MemoryMB: d.be.memMB, OverheadMB: d.be.overheadMB})
 		exec = d.agent
 		queues = []string{service.HostQueue(opt.Host), service.ControlQueue}
+		own = queues[:1]
+		if opt.Role == RoleAll {
+			own = queues // nobody else works the control queue
+		}
 	}
-	if d.eng, err = ops.New(ctx, d.st, d.svc, ops.Config{Queues: queues, Logger: log}); err != nil {
+	if d.eng, err = ops.New(ctx, d.st, d.svc, ops.Config{Queues: queues, Recover: own, Logger: log}); err != nil {
 		return nil, err
 	}
 	d.svc.SetEngine(d.eng, exec)
@@ -179,14 +176,14 @@ func (d *Daemon) Start(ctx context.Context) (string, error) {
 		if err := d.reconcile(ctx); err != nil {
 			return "", fmt.Errorf("reconcile: %w", err)
 		}
-		go d.every(ctx, heartbeatEvery, "heartbeat", func(ctx context.Context) error { return d.svc.Heartbeat(ctx, d.opt.Host) })
+		go d.every(ctx, d.cfg.HeartbeatEvery.Duration, "heartbeat", func(ctx context.Context) error { return d.svc.Heartbeat(ctx, d.opt.Host) })
 		go d.every(ctx, d.cfg.ReconcileEvery.Duration, "reconcile", d.reconcile)
 	}
 	if err := d.eng.Start(ctx); err != nil {
 		return "", err
 	}
-	go d.every(ctx, heartbeatEvery, "host check", func(ctx context.Context) error {
-		_, err := d.svc.CheckHosts(ctx, hostTimeout)
+	go d.every(ctx, d.cfg.HeartbeatEvery.Duration, "host check", func(ctx context.Context) error {
+		_, err := d.svc.CheckHosts(ctx, d.cfg.HostTimeout.Duration)
 		return err
 	})
 	if d.opt.Role == RoleAgent {

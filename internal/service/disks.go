@@ -112,7 +112,10 @@ func (s *Service) newDisk(tx store.Tx, c *Caller, d *store.Disk, spec ops.DiskCr
 	if err != nil {
 		return nil, err
 	}
-	op.DiskID, op.DatacenterID, op.Queue = d.ID, d.DatacenterID, HostQueue(d.Host)
+	op.DiskID, op.DatacenterID = d.ID, d.DatacenterID
+	if d.Host != "" {
+		op.Queue = HostQueue(d.Host)
+	}
 	return op, nil
 }
 
@@ -144,7 +147,9 @@ func (s *Service) newDiskFrom(tx store.Tx, c *Caller, spec DiskSpec, src int64) 
 		SnapshotProfileID: spec.SnapshotProfile,
 	}}
 	d.Host = sd.Host // a copy is made where its source lives; an image lives on every host
-	if d.Host == "" {
+	if d.Host == "" && sd.AccountID != store.PublicAccount {
+		// the source is an empty disk not placed yet: so is its copy
+	} else if d.Host == "" {
 		if d.Host, err = s.place(tx, d.DatacenterID, 0, d.Size); err != nil {
 			return nil, nil, err
 		}
@@ -185,7 +190,7 @@ func (s *Service) DiskCreate(ctx context.Context, c *Caller, spec DiskSpec) (*ap
 		if spec.Size == 0 {
 			spec.Size = DefaultDiskMB
 		}
-		host, err := s.place(tx, spec.DatacenterID, 0, spec.Size)
+		host, err := s.emptyDiskHost(tx, spec.DatacenterID, spec.Size)
 		if err != nil {
 			return nil, err
 		}
@@ -358,7 +363,7 @@ func (s *Service) checkDiskAttach(tx store.Tx, v *store.VM, diskID int64, spec o
 	if d.Type == api.DiskSnapshot {
 		return api.Errorf(api.Invalid, api.ObjDisk, "disk %d is a snapshot: create a disk from it to use it", d.ID)
 	}
-	if d.Host != v.Host {
+	if d.Host != "" && d.Host != v.Host {
 		return api.Errorf(api.Conflict, api.ObjDisk, "disk %d lives on host %s and vm %d runs on host %s: a disk attaches only to a vm of its host", d.ID, d.Host, v.ID, v.Host)
 	}
 	if d.VMID != 0 && d.VMID != v.ID {

@@ -244,7 +244,10 @@ func (s *Service) Complete(tx store.Tx, op *store.Operation) error {
 		if op.Type == ops.VMCreate {
 			op.Spec = []byte("{}") // the seed's secrets are not kept
 		}
-		return tx.UpdateVM(v)
+		if err := tx.UpdateVM(v); err != nil {
+			return err
+		}
+		return placeWithVM(tx, v.ID)
 	case ops.VMUpdate:
 		return s.completeVMUpdate(tx, op, now)
 	case ops.VMDelete:
@@ -272,7 +275,10 @@ func (s *Service) Complete(tx store.Tx, op *store.Operation) error {
 		if err != nil {
 			return err
 		}
-		return attachDisk(tx, op, spec, now)
+		if err := attachDisk(tx, op, spec, now); err != nil {
+			return err
+		}
+		return placeWithVM(tx, op.VMID)
 	case ops.DiskDetach:
 		return detachDisk(tx, op.AccountID, op.VMID, op.DiskID, now)
 	case ops.IfaceCreate:
@@ -667,4 +673,26 @@ func ignoreGone(err error) error {
 		return nil
 	}
 	return err
+}
+
+// placeWithVM gives the disks of a VM that lived nowhere yet (empty disks on a datacenter
+// of several hosts) the VM's host: the agent just created them there.
+func placeWithVM(tx store.Tx, vmID int64) error {
+	v, err := tx.VM(store.AllAccounts, vmID)
+	if err != nil {
+		return err
+	}
+	disks, err := tx.DisksOfVM(vmID)
+	if err != nil {
+		return err
+	}
+	for _, d := range disks {
+		if d.Host == "" {
+			d.Host = v.Host
+			if err := tx.UpdateDisk(d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -134,3 +134,23 @@ func onHost(tx store.Tx, op *store.Operation, host string, obj api.Object, id in
 	op.Queue = HostQueue(host)
 	return nil
 }
+
+// emptyDiskHost is where a new empty disk lives: on a datacenter with one host, that host;
+// with several, none yet: the disk is created on the host of the first VM it is attached
+// to (until then it holds nothing, so there is nothing to keep anywhere).
+func (s *Service) emptyDiskHost(tx store.Tx, dc, sizeMB int64) (string, error) {
+	hosts, err := tx.Hosts()
+	if err != nil {
+		return "", err
+	}
+	n := 0
+	for _, h := range hosts {
+		if h.State == store.HostUp && (h.DatacenterID == dc || h.DatacenterID == 0) {
+			n++
+		}
+	}
+	if n > 1 {
+		return "", nil
+	}
+	return s.place(tx, dc, 0, sizeMB)
+}

@@ -54,6 +54,8 @@ type Berthd struct {
 	Data    string
 	Backend string
 	Args    []string // extra serve flags
+	DB      string   // postgres:// URL, "" for SQLite in Data
+	agent   []string // for an agent: its host and datacenter
 	URL     string   // http://host:port/xmlrpc/
 	Addr    string
 	cmd     *exec.Cmd
@@ -66,7 +68,16 @@ func NewBerthd(t *testing.T, backend string, args ...string) *Berthd {
 	return &Berthd{t: t, Data: t.TempDir(), Backend: backend, Args: args}
 }
 
-var apiLine = regexp.MustCompile(`API at (http://(\S+)/xmlrpc/)`)
+var (
+	apiLine   = regexp.MustCompile(`API at (http://(\S+)/xmlrpc/)`)
+	agentLine = regexp.MustCompile(`berthd: agent \S+ serving`)
+)
+
+// NewAgent prepares `berthd agent` for a host of a datacenter, on a shared PostgreSQL.
+func NewAgent(t *testing.T, db, host, dc string, args ...string) *Berthd {
+	b := &Berthd{t: t, Data: t.TempDir(), Backend: "sim", Args: args, DB: db, agent: []string{host, dc}}
+	return b
+}
 
 // Start runs `berthd serve` and waits until it answers.
 func (b *Berthd) Start() {
@@ -76,7 +87,14 @@ func (b *Berthd) Start() {
 	if b.Addr != "" {
 		listen = b.Addr // a restart keeps the address
 	}
-	args := append([]string{"serve", "--data", b.Data, "--backend", b.Backend, "--listen", listen}, b.Args...)
+	args := []string{"serve", "--data", b.Data, "--backend", b.Backend, "--listen", listen}
+	if b.agent != nil {
+		args = []string{"agent", "--data", b.Data, "--backend", b.Backend, "--host", b.agent[0], "--datacenter", b.agent[1]}
+	}
+	if b.DB != "" {
+		args = append(args, "--db", b.DB)
+	}
+	args = append(args, b.Args...)
 	cmd := exec.Command(berthdBinary(t), args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -105,6 +123,13 @@ func (b *Berthd) Start() {
 		case l, ok := <-lines:
 			if !ok {
 				t.Fatalf("berthd exited before serving:\n%s", b.Stderr())
+			}
+			if b.agent != nil && agentLine.MatchString(l) {
+				go func() {
+					for range lines {
+					}
+				}()
+				return
 			}
 			if m := apiLine.FindStringSubmatch(l); m != nil {
 				b.URL, b.Addr = m[1], m[2]
@@ -161,6 +186,9 @@ func (b *Berthd) Admin(args ...string) string {
 	b.t.Helper()
 	full := append([]string{"admin"}, args...)
 	full = append(full, "--data", b.Data, "--backend", b.Backend)
+	if b.DB != "" {
+		full = append(full, "--db", b.DB)
+	}
 	out, err := exec.Command(berthdBinary(b.t), full...).Output()
 	if err != nil {
 		var stderr []byte
