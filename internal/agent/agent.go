@@ -134,7 +134,7 @@ func TapName(ifaceID int64) string { return fmt.Sprintf("bt%d", ifaceID) }
 func (a *Agent) nic(f *store.Iface) hypervisor.NIC {
 	n := hypervisor.NIC{ID: f.ID, MAC: ipam.MAC(f.ID).String()}
 	if p, ok := a.nets.Port(f); ok {
-		n.Tap = p.Tap
+		n.Tap, n.Namespace = p.Tap, p.Namespace
 	}
 	return n
 }

@@ -39,24 +39,31 @@ type Rating struct {
 
 // Config is berthd's configuration.
 type Config struct {
-	Listen         string       `json:"listen"`
-	DataDir        string       `json:"data_dir"`
-	DB             string       `json:"db"`      // "" for SQLite in data_dir, or a postgres:// URL
-	Backend        string       `json:"backend"` // qemu or sim
-	ImagesDir      string       `json:"images_dir"`
-	Datacenters    []Datacenter `json:"datacenters"`
-	Rating         Rating       `json:"rating"`
-	Currency       string       `json:"currency"`
-	CreditCents    int64        `json:"credit_price_cents"`
-	ReverseDomain  string       `json:"reverse_domain"`
-	ConsoleURL     string       `json:"console_url"`
-	BillingEvery   Duration     `json:"billing_every"`
-	HeartbeatEvery Duration     `json:"heartbeat_every"` // how often a host says it is alive
-	HostTimeout    Duration     `json:"host_timeout"`    // silence after which a host is down
-	ReconcileEvery Duration     `json:"reconcile_every"` // how often VMs' actual state is checked
-	MaxCores       int64        `json:"max_cores"`
-	SimLatency     Duration     `json:"sim_latency"` // time each fake driver call takes (sim backend)
-	LogLevel       string       `json:"log_level"`
+	Listen           string       `json:"listen"`
+	DataDir          string       `json:"data_dir"`
+	DB               string       `json:"db"`      // "" for SQLite in data_dir, or a postgres:// URL
+	Backend          string       `json:"backend"` // qemu or sim
+	ImagesDir        string       `json:"images_dir"`
+	Datacenters      []Datacenter `json:"datacenters"`
+	Rating           Rating       `json:"rating"`
+	Currency         string       `json:"currency"`
+	CreditCents      int64        `json:"credit_price_cents"`
+	ReverseDomain    string       `json:"reverse_domain"`
+	ConsoleURL       string       `json:"console_url"`
+	BillingEvery     Duration     `json:"billing_every"`
+	HeartbeatEvery   Duration     `json:"heartbeat_every"` // how often a host says it is alive
+	HostTimeout      Duration     `json:"host_timeout"`    // silence after which a host is down
+	ReconcileEvery   Duration     `json:"reconcile_every"` // how often VMs' actual state is checked
+	MaxCores         int64        `json:"max_cores"`
+	Accel            string       `json:"accel"`              // qemu: auto (KVM only when a test boot works), tcg or kvm
+	StopTimeout      Duration     `json:"stop_timeout"`       // qemu: ACPI power-off grace before quitting
+	MemoryCapacityMB int64        `json:"memory_capacity_mb"` // memory VMs may use (0: the host's minus host_reserve_mb)
+	HostReserveMB    int64        `json:"host_reserve_mb"`    // memory kept for the host itself
+	DiskCapacityMB   int64        `json:"disk_capacity_mb"`   // disk space disks may use (0: 90% of the free space)
+	NetnsPrefix      string       `json:"netns_prefix"`       // datacenter namespaces are <prefix><dc_code lowercased>
+	HostNetwork      bool         `json:"host_network"`       // production: bridges and taps in the host's namespace
+	SimLatency       Duration     `json:"sim_latency"`        // time each fake driver call takes (sim backend)
+	LogLevel         string       `json:"log_level"`
 }
 
 // Duration is a time.Duration written as "90s" in JSON.
@@ -82,7 +89,7 @@ func Default() Config {
 	return Config{
 		Listen:    "127.0.0.1:8080",
 		DataDir:   "/var/lib/berth",
-		Backend:   "sim",
+		Backend:   "qemu",
 		ImagesDir: "",
 		Datacenters: []Datacenter{
 			{ID: 1, Code: "FR-SD5", Name: "Paris, France SD5", Country: "France", ISO: "FR", IaaSClosedFor: "NONE",
@@ -100,6 +107,10 @@ func Default() Config {
 		HeartbeatEvery: Duration{2 * time.Second},
 		HostTimeout:    Duration{15 * time.Second},
 		MaxCores:       4,
+		Accel:          "auto",
+		StopTimeout:    Duration{30 * time.Second},
+		HostReserveMB:  1024,
+		NetnsPrefix:    "berth-",
 		LogLevel:       "info",
 	}
 }

@@ -30,9 +30,10 @@ type Disk struct {
 
 // NIC is a network interface as the hypervisor attaches it.
 type NIC struct {
-	ID  int64
-	MAC string
-	Tap string // tap device name, "" for none (sim)
+	ID        int64
+	MAC       string
+	Tap       string // tap device name, "" for none (sim)
+	Namespace string // network namespace of the tap ("" for the host's, or Spec.Namespace)
 }
 
 // Boot says how the VM boots: a kernel from the host's catalog with the boot disk's

@@ -34,7 +34,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // configFlags registers the flags shared by every command that opens the data directory.
 func configFlags(cmd *cobra.Command) func() (config.Config, error) {
-	var file, data, backend, images, listen, db string
+	var file, data, backend, images, listen, db, netns string
 	var simLatency, heartbeat, hostTimeout time.Duration
 	f := cmd.Flags()
 	f.StringVar(&file, "config", "", "JSON configuration file")
@@ -43,6 +43,7 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 	f.StringVar(&images, "images", "", "directory of built guest images (manifests)")
 	f.StringVar(&listen, "listen", "", "address of the API, host:port")
 	f.StringVar(&db, "db", "", "PostgreSQL URL (postgres://…); default: SQLite in the data directory")
+	f.StringVar(&netns, "netns-prefix", "", "prefix of the datacenters' network namespaces (default berth-)")
 	f.DurationVar(&simLatency, "sim-latency", 0, "time each fake driver call takes (sim backend)")
 	f.DurationVar(&heartbeat, "heartbeat", 0, "how often a host says it is alive (default 2s)")
 	f.DurationVar(&hostTimeout, "host-timeout", 0, "silence after which a host is marked down (default 15s)")
@@ -53,7 +54,7 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 				return c, err
 			}
 		}
-		for dst, v := range map[*string]string{&c.DataDir: data, &c.Backend: backend, &c.ImagesDir: images, &c.Listen: listen, &c.DB: db} {
+		for dst, v := range map[*string]string{&c.DataDir: data, &c.Backend: backend, &c.ImagesDir: images, &c.Listen: listen, &c.DB: db, &c.NetnsPrefix: netns} {
 			if v != "" {
 				*dst = v
 			}

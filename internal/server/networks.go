@@ -23,9 +23,10 @@ type networks struct {
 
 var _ agent.Networks = (*networks)(nil)
 
-// Namespace is the default network namespace of a datacenter: berth-<dc_code> lowercased.
-func Namespace(code string) string {
-	return "berth-" + strings.ToLower(strings.ReplaceAll(code, "_", "-"))
+// Namespace is the network namespace of a datacenter: <prefix><dc_code lowercased>
+// (berth-fr-sd5 by default).
+func Namespace(prefix, code string) string {
+	return prefix + strings.ToLower(strings.ReplaceAll(code, "_", "-"))
 }
 
 const publicBridge = "br-public"

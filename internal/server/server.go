@@ -87,9 +87,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if d.st, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
+	st := d.st
 	defer func() {
 		if err != nil {
-			d.st.Close()
+			st.Close()
 		}
 	}()
 	images, kernels, err := imageCatalog(cfg)
@@ -104,7 +105,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Rating: cfg.APIRating(), Currency: cfg.Currency, ReverseDomain: cfg.ReverseDomain,
 		ConsoleURL: cfg.ConsoleURL, MaxCores: cfg.MaxCores, CreditPriceCents: cfg.CreditCents,
 	}, log)
-	d.nets = &networks{svc: d.svc, cat: cat, namespace: func(dc *service.Datacenter) string { return Namespace(dc.Code) },
+	d.nets = &networks{svc: d.svc, cat: cat, namespace: func(dc *service.Datacenter) string {
+		if cfg.HostNetwork {
+			return ""
+		}
+		return Namespace(cfg.NetnsPrefix, dc.Code)
+	},
 		vlans: func(id int64) (*store.VLAN, error) {
 			var v *store.VLAN
 			err := d.st.Read(context.Background(), func(tx store.Tx) error { var err error; v, err = tx.VLAN(store.AllAccounts, id); return err })

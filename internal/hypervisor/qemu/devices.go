@@ -158,13 +158,17 @@ func (d *Driver) AttachNIC(ctx context.Context, id int64, n hypervisor.NIC) erro
 		if err := c.NetdevDel(ctx, netdev); err != nil && !isQMPError(err, "DeviceNotFound") {
 			return fmt.Errorf("nic %d: remove stale backend: %w", n.ID, err)
 		}
-		spec, err := readSpec(v.dir)
-		if err != nil {
-			return err
+		ns := n.Namespace
+		if ns == "" {
+			spec, err := readSpec(v.dir)
+			if err != nil {
+				return err
+			}
+			ns = spec.Namespace
 		}
-		f, err := d.cfg.OpenTap(spec.Namespace, n.Tap)
+		f, err := d.cfg.OpenTap(ns, n.Tap)
 		if err != nil {
-			return fmt.Errorf("nic %d: open tap %s in netns %q: %w", n.ID, n.Tap, spec.Namespace, err)
+			return fmt.Errorf("nic %d: open tap %s in netns %q: %w", n.ID, n.Tap, ns, err)
 		}
 		err = c.SendFD(ctx, fdName, f)
 		f.Close()

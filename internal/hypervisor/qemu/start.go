@@ -162,9 +162,13 @@ func (d *Driver) launch(ctx context.Context, spec hypervisor.Spec) error {
 			d.log.Warn("nic without a tap gets no backend", "vm", spec.ID, "nic", n.ID)
 			continue
 		}
-		f, err := d.cfg.OpenTap(spec.Namespace, n.Tap)
+		ns := n.Namespace
+		if ns == "" {
+			ns = spec.Namespace
+		}
+		f, err := d.cfg.OpenTap(ns, n.Tap)
 		if err != nil {
-			return fmt.Errorf("nic %d: open tap %s in netns %q: %w", n.ID, n.Tap, spec.Namespace, err)
+			return fmt.Errorf("nic %d: open tap %s in netns %q: %w", n.ID, n.Tap, ns, err)
 		}
 		taps = append(taps, f)
 		tapFD[n.ID] = 2 + len(taps) // ExtraFiles start at fd 3
