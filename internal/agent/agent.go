@@ -36,6 +36,12 @@ type Seeder interface {
 	Remove(ctx context.Context, vmID int64) error
 }
 
+// NICUpdater is implemented by seeders that can rewrite a running VM's NIC data, so a
+// NIC hot-plugged into the guest finds its addresses there.
+type NICUpdater interface {
+	UpdateNICs(ctx context.Context, vmID int64, nics []seed.NIC) error
+}
+
 // Kernels resolves a disk's kernel_version and cmdline into how the VM boots.
 type Kernels func(name, cmdline string) hypervisor.Boot
 

@@ -186,6 +186,9 @@ func (a *Agent) ifaceOp(ctx context.Context, op *store.Operation) error {
 				return err
 			}
 		}
+		if err := a.refreshSeed(ctx, op.VMID, f); err != nil {
+			return err
+		}
 		if run, err := a.running(ctx, op.VMID); err != nil || !run {
 			return err
 		}
@@ -211,4 +214,27 @@ func (a *Agent) ifaceOp(ctx context.Context, op *store.Operation) error {
 		}
 	}
 	return nil
+}
+
+// refreshSeed rewrites the NIC data of a VM's seed with its ifaces plus extra (being
+// attached), so the guest configures the new NIC from it: addresses reach a hot-plugged NIC
+// without a reboot, and a later boot too.
+func (a *Agent) refreshSeed(ctx context.Context, vmID int64, extra *store.Iface) error {
+	up, ok := a.seed.(NICUpdater)
+	if !ok || a.seed.Path(vmID) == "" {
+		return nil
+	}
+	v, err := a.load(ctx, vmID)
+	if err != nil {
+		return err
+	}
+	if err := a.st.Read(ctx, func(tx store.Tx) error {
+		ips, err := tx.IPsOfIface(extra.ID)
+		v.ips[extra.ID] = ips
+		return err
+	}); err != nil {
+		return err
+	}
+	v.ifaces = append(v.ifaces, extra)
+	return up.UpdateNICs(ctx, vmID, a.seedNICs(v))
 }

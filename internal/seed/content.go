@@ -19,7 +19,7 @@ func Files(instanceID string, fb FirstBoot, nics []NIC) (map[string][]byte, erro
 	if err := check(instanceID, fb); err != nil {
 		return nil, err
 	}
-	ifaces, err := parseNICs(nics)
+	nf, err := nicFiles(nics)
 	if err != nil {
 		return nil, err
 	}
@@ -31,8 +31,12 @@ func Files(instanceID string, fb FirstBoot, nics []NIC) (map[string][]byte, erro
 	files := map[string][]byte{
 		"meta-data":      metaData(instanceID, fb.Hostname),
 		"user-data":      userData(fb, login, keys),
-		"network-config": networkConfig(ifaces),
 		"berth/hostname": line(fb.Hostname),
+	}
+	for k, v := range nf {
+		if v != nil {
+			files[k] = v
+		}
 	}
 	if fb.Password != "" {
 		files["berth/root_password"] = line(fb.Password)
@@ -55,6 +59,17 @@ func Files(instanceID string, fb FirstBoot, nics []NIC) (map[string][]byte, erro
 			files["berth/script_args"] = line(fb.ScriptArgs)
 		}
 	}
+	return files, nil
+}
+
+// nicFiles returns the seed files that describe the NICs: network-config, and
+// berth/ifaces when some NIC has an address (a nil value means the file is absent).
+func nicFiles(nics []NIC) (map[string][]byte, error) {
+	ifaces, err := parseNICs(nics)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{"network-config": networkConfig(ifaces), "berth/ifaces": nil}
 	var b bytes.Buffer
 	for _, n := range ifaces {
 		for _, a := range n.addrs {

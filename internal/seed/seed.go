@@ -81,6 +81,55 @@ func (w *Writer) Seed(ctx context.Context, vmID int64, instanceID string, fb Fir
 	return dst, nil
 }
 
+// UpdateNICs rewrites the NIC files of an existing seed (network-config, berth/ifaces)
+// for a VM whose NICs changed while it runs. The file is rewritten in place, keeping its
+// inode: QEMU holds it open, and the guest reads the new content from the same disk when a
+// NIC it does not know appears (the tiny guest does; see images/README.md).
+func (w *Writer) UpdateNICs(ctx context.Context, vmID int64, nics []NIC) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	dst := w.iso(vmID)
+	files, err := Read(dst)
+	if err != nil {
+		return fmt.Errorf("seed of vm %d: %w", vmID, err)
+	}
+	nf, err := nicFiles(nics)
+	if err != nil {
+		return fmt.Errorf("vm %d: %w", vmID, err)
+	}
+	for k, v := range nf {
+		if v == nil {
+			delete(files, k)
+		} else {
+			files[k] = v
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	staged := dst + ".new"
+	defer os.Remove(staged)
+	if err := writeISO(staged, files); err != nil {
+		return fmt.Errorf("seed of vm %d: %w", vmID, err)
+	}
+	b, err := os.ReadFile(staged)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dst, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("rewrite seed of vm %d: %w", vmID, err)
+	}
+	if err := f.Truncate(int64(len(b))); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
 // Remove deletes the seed of a VM; a VM without one is fine.
 func (w *Writer) Remove(_ context.Context, vmID int64) error {
 	w.mu.Lock()

@@ -449,3 +449,42 @@ func TestSeedRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestUpdateNICsInPlace(t *testing.T) {
+	w := New(t.TempDir())
+	fb := FirstBoot{Hostname: "vm1", Password: "secret123"}
+	nic1 := NIC{MAC: "02:00:00:00:00:01", Addrs: []Addr{{CIDR: "192.0.2.2/24", Gateway: "192.0.2.1"}}}
+	p, err := w.Seed(context.Background(), 1, "iid-1", fb, []NIC{nic1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nic2 := NIC{MAC: "02:00:00:00:00:02", Addrs: []Addr{{CIDR: "192.0.2.3/24"}}}
+	if err := w.UpdateNICs(context.Background(), 1, []NIC{nic1, nic2}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Fatal("the seed was replaced, not rewritten in place: QEMU would not see it")
+	}
+	files, err := Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "02:00:00:00:00:01 192.0.2.2/24 192.0.2.1\n02:00:00:00:00:02 192.0.2.3/24 -\n"
+	if got := string(files["berth/ifaces"]); got != want {
+		t.Fatalf("berth/ifaces = %q, want %q", got, want)
+	}
+	if got := string(files["berth/root_password"]); got != "secret123\n" {
+		t.Fatalf("the rest of the seed changed: root_password %q", got)
+	}
+	if err := w.UpdateNICs(context.Background(), 2, nil); err == nil {
+		t.Fatal("UpdateNICs of a vm without a seed succeeded")
+	}
+}
