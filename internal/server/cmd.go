@@ -116,6 +116,10 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			} else {
 				fmt.Fprintf(stdout, "berthd: demo account \"demo\", API key %s\n", key)
 				fmt.Fprintf(stdout, "berthd: try: API_HOST=http://%s/xmlrpc/ API_KEY=%s gandi vm list\n", addr, key)
+				if err := demoVM(ctx, d, cfg, key, addr, stdout); err != nil {
+					log.Error("demo vm", "err", err)
+					fmt.Fprintf(stdout, "berthd: no demo vm: %v\n", err)
+				}
 			}
 		}
 		<-ctx.Done()
