@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +44,9 @@ func (nets) VLANNetwork(v *store.VLAN) netdev.Network { return netdev.Network{Br
 
 func newEnv(t *testing.T) *env { return newEnvOn(t, "sqlite") }
 
-func newEnvOn(t *testing.T, engine string) *env {
+func newEnvOn(t *testing.T, engine string) *env { return newEnvWith(t, engine, func(*agent.Config) {}) }
+
+func newEnvWith(t *testing.T, engine string, tune func(*agent.Config)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var st store.Store
@@ -69,11 +72,13 @@ func newEnvOn(t *testing.T, engine string) *env {
 	}
 	svc := service.New(st, cat, service.Config{MaxCores: 4}, nil)
 	e := &env{t: t, svc: svc, hv: hvfake.New(), vol: volfake.New(0), ctx: ctx}
-	ag := agent.New(agent.Config{Store: st, HV: e.hv, Volumes: e.vol, Net: netfake.New(), Networks: nets{}, Host: "local",
+	acfg := agent.Config{Store: st, HV: e.hv, Volumes: e.vol, Net: netfake.New(), Networks: nets{}, Host: "local",
 		Kernels: func(name, cmdline string) hypervisor.Boot {
 			k, _ := cat.Kernel(name)
 			return hypervisor.Boot{Kernel: k.Kernel, Cmdline: cmdline}
-		}})
+		}}
+	tune(&acfg)
+	ag := agent.New(acfg)
 	if err := svc.RegisterHost(ctx, store.Host{Name: "local", MemoryMB: 1 << 20, DiskMB: 1 << 30}); err != nil {
 		t.Fatal(err)
 	}
@@ -497,4 +502,38 @@ func TestNotFoundAcrossAccounts(t *testing.T) {
 	if !errors.Is(err, nil) {
 		t.Fatal(err)
 	}
+}
+
+func TestHostMemoryCapacity(t *testing.T) {
+	e := newEnvWith(t, "sqlite", func(c *agent.Config) { c.MemoryMB, c.OverheadMB = 1024, 128 })
+	e.vm("one") // 256 + 128
+	e.vm("two") // 256 + 128: 768 of 1024 reserved
+	list, err := e.svc.VMCreateFrom(e.ctx, e.c, service.VMSpec{DatacenterID: 1, Hostname: "three", Memory: 256}, service.DiskSpec{}, e.img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range list[:2] {
+		e.wait(&list[i], api.StepDone)
+	}
+	o := e.wait(&list[2], api.StepError)
+	if !strings.Contains(o.LastError, "not enough memory on the host") {
+		t.Fatalf("last_error %q", o.LastError)
+	}
+	if v := e.info(list[2].VMID); v.VM.State != api.VMHalted {
+		t.Fatalf("the vm that did not fit is %s", v.VM.State)
+	}
+	// Growing a running VM past the host's memory is refused too.
+	mem := int64(640)
+	o = e.wait(e.mustOp(e.svc.VMUpdate(e.ctx, e.c, e.info(list[2].VMID-2).VM.ID, service.VMUpdate{Memory: &mem})), api.StepError)
+	if !strings.Contains(o.LastError, "not enough memory") {
+		t.Fatalf("grow: last_error %q", o.LastError)
+	}
+}
+
+func (e *env) mustOp(op *api.Operation, err error) *api.Operation {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return op
 }
