@@ -1,6 +1,8 @@
 // Package client is a Go client for Berth's XML-RPC API (the Gandi Hosting API). It speaks
-// the wire format through internal/xmlrpc, the same codec the server uses, and returns the
-// Gandi structs as maps; typed helpers convert them to api types.
+// the wire format through internal/xmlrpc, the same codec the server uses. Results come back
+// as the Gandi structs (Object, a map with typed accessors); the As* functions convert them to
+// api types, Wait follows operations to their end, and Console attaches to a VM's serial
+// console through berthd's upgrade endpoint.
 package client
 
 import (
@@ -9,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/berth-io/berth/internal/xmlrpc"
@@ -29,10 +33,52 @@ func New(url, key string) *Client {
 // Fault is an API error: the XML-RPC fault the server returned.
 type Fault = xmlrpc.Fault
 
+// Fault codes the client gives a meaning to (gandi-api.md §1.4).
+const (
+	FaultInvalidKey   = 510150 // OBJECT_ACCOUNT (CAUSE_NORIGHT) [Invalid API key]
+	FaultNoCredit     = 530040 // OBJECT_HOSTING_ACCOUNT (CAUSE_DONTEXIST)
+	FaultBadKeyFormat = 500037 // a key that does not match ^[a-z0-9]{24}$
+	FaultEmptyKey     = 501237 // an empty key
+)
+
+// AsFault returns the fault inside err, if there is one.
+func AsFault(err error) (Fault, bool) {
+	var p *xmlrpc.Fault
+	if errors.As(err, &p) && p != nil {
+		return *p, true
+	}
+	var v xmlrpc.Fault
+	if errors.As(err, &v) {
+		return v, true
+	}
+	return Fault{}, false
+}
+
 // IsFault reports whether err is a fault with that code.
 func IsFault(err error, code int) bool {
-	var f *xmlrpc.Fault
-	return errors.As(err, &f) && f.Code == code
+	f, ok := AsFault(err)
+	return ok && f.Code == code
+}
+
+// faultText matches Gandi's faultString: Error on object : OBJECT_X (CAUSE_Y) [message].
+var faultText = regexp.MustCompile(`^Error on object : (OBJECT_\w+) \((CAUSE_\w+)\) \[(.*)\]$`)
+
+// FaultMessage returns the human part of a fault: the bracketed message of a Gandi
+// faultString, or the whole string when it has another shape.
+func FaultMessage(f Fault) string {
+	if m := faultText.FindStringSubmatch(f.String); m != nil {
+		return m[3]
+	}
+	return f.String
+}
+
+// FaultCause returns the CAUSE_ name of a Gandi fault without its prefix, lowercased
+// (notfound, badparameter, attached…), or "" when the fault has another shape.
+func FaultCause(f Fault) string {
+	if m := faultText.FindStringSubmatch(f.String); m != nil {
+		return strings.ToLower(strings.TrimPrefix(m[2], "CAUSE_"))
+	}
+	return ""
 }
 
 // Call calls method with the API key first, then params.
@@ -46,7 +92,9 @@ func (c *Client) Call(ctx context.Context, method string, params ...any) (any, e
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "text/xml")
-	resp, err := c.HTTP.Do(req)
+	req.Header.Set("Accept", "text/xml")
+	req.Header.Set("User-Agent", "berth-client")
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +102,21 @@ func (c *Client) Call(ctx context.Context, method string, params ...any) (any, e
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: HTTP %s", c.URL, resp.Status)
 	}
-	return xmlrpc.DecodeResponse(resp.Body)
+	v, err := xmlrpc.DecodeResponse(resp.Body)
+	if err != nil {
+		if _, ok := AsFault(err); ok {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: %s: %w", c.URL, method, err)
+	}
+	return v, nil
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
 }
 
 // List calls a *.list method and returns its structs.
@@ -81,6 +143,33 @@ func (c *Client) List(ctx context.Context, method string, opts map[string]any) (
 	return out, nil
 }
 
+// MaxPerPage is the largest page the server returns.
+const MaxPerPage = 500
+
+// ListAll calls a *.list method page by page (500 items each) until a short page, and
+// returns every struct as an Object. opts are filters; paging keys in it are overwritten.
+func (c *Client) ListAll(ctx context.Context, method string, opts map[string]any) ([]Object, error) {
+	var out []Object
+	for page := 0; ; page++ {
+		o := map[string]any{}
+		for k, v := range opts {
+			o[k] = v
+		}
+		o["items_per_page"] = MaxPerPage
+		o["page"] = page
+		list, err := c.List(ctx, method, o)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range list {
+			out = append(out, Object(m))
+		}
+		if len(list) < MaxPerPage {
+			return out, nil
+		}
+	}
+}
+
 // Struct calls a method that returns one struct.
 func (c *Client) Struct(ctx context.Context, method string, params ...any) (map[string]any, error) {
 	v, err := c.Call(ctx, method, params...)
@@ -92,4 +181,18 @@ func (c *Client) Struct(ctx context.Context, method string, params ...any) (map[
 		return nil, fmt.Errorf("%s: want a struct, got %T", method, v)
 	}
 	return m, nil
+}
+
+// Info calls a method that returns one struct and returns it as an Object.
+func (c *Client) Info(ctx context.Context, method string, params ...any) (Object, error) {
+	m, err := c.Struct(ctx, method, params...)
+	return Object(m), err
+}
+
+// BaseURL is the endpoint URL without its /xmlrpc/ (or /xmlrpc) suffix, and without a
+// trailing slash: the root under which berthd serves its other endpoints (/api/...).
+func (c *Client) BaseURL() string {
+	u := strings.TrimRight(c.URL, "/")
+	u = strings.TrimSuffix(u, "/xmlrpc")
+	return strings.TrimRight(u, "/")
 }

@@ -4,10 +4,13 @@ package main
 import (
 	"context"
 	"os"
+	"os/signal"
 
 	"github.com/berth-io/berth/internal/cli"
 )
 
 func main() {
-	os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	// Ctrl-C cancels the context: a wait stops and its operation goes on (exit code 130).
+	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt)
+	os.Exit(cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
