@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-io/berth/api"
@@ -85,13 +86,50 @@ func (d *Daemon) consoleHandler(w http.ResponseWriter, r *http.Request) {
 	d.log.Info("console detached", "vm", id, "account", c.Handle)
 }
 
-// splice copies both ways until either side closes, then closes both.
+// splice copies both ways until either side closes. When the client's input ends first,
+// the console's output keeps flowing to it until the console has been quiet for a moment
+// (at most a few seconds), so `echo cmd | berth vm console` gets the command's output.
 func splice(conn net.Conn, buffered *bufio.Reader, sock net.Conn) {
-	done := make(chan struct{}, 2)
-	go func() { io.Copy(sock, buffered); done <- struct{}{} }() // buffered holds what came with the request
-	go func() { io.Copy(conn, sock); done <- struct{}{} }()
-	<-done
+	var drainUntil atomic.Int64 // unix nanoseconds; 0 while the client still sends
+	toClient := make(chan struct{})
+	go func() {
+		defer close(toClient)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := sock.Read(buf)
+			if n > 0 {
+				if _, err := conn.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+			if end := drainUntil.Load(); end != 0 {
+				sock.SetReadDeadline(minTime(time.Now().Add(consoleQuiet), time.Unix(0, end)))
+			}
+		}
+	}()
+	go func() { <-toClient; conn.Close() }() // the console closed: stop reading the client
+	io.Copy(sock, buffered)                  // buffered holds what came with the request
+	end := time.Now().Add(consoleDrainMax)
+	drainUntil.Store(end.UnixNano())
+	sock.SetReadDeadline(minTime(time.Now().Add(consoleQuiet), end))
+	<-toClient
 	conn.Close()
 	sock.Close()
-	<-done
 }
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// Console drain: how long the console must be quiet, and how long at most its output is
+// still sent, after the client's input ended.
+const (
+	consoleQuiet    = 500 * time.Millisecond
+	consoleDrainMax = 5 * time.Second
+)
