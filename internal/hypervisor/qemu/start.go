@@ -279,6 +279,8 @@ func buildArgs(spec hypervisor.Spec, dir, accel string, slots int, tapFD map[int
 		"-serial", "chardev:ser0",
 		"-pidfile", filepath.Join(dir, pidFile),
 		"-no-shutdown",
+		// Entropy from the host: the guest makes its SSH host keys at first boot.
+		"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
 	}
 	if b := spec.Boot; b.Kernel != "" {
 		a = append(a, "-kernel", b.Kernel)

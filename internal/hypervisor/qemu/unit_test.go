@@ -33,6 +33,7 @@ func TestBuildArgs(t *testing.T) {
 			"-serial", "chardev:ser0",
 			"-pidfile", "/run/berth/42/qemu.pid",
 			"-no-shutdown",
+			"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
 		}
 	}
 	tests := []struct {
