@@ -147,7 +147,9 @@ func testScopeAndFilters(t *testing.T, st store.Store) {
 		})
 		return out
 	}
-	f := func(field string, op api.FilterOp, vals ...any) api.Filter { return api.Filter{Field: field, Op: op, Values: vals} }
+	f := func(field string, op api.FilterOp, vals ...any) api.Filter {
+		return api.Filter{Field: field, Op: op, Values: vals}
+	}
 	for _, tc := range []struct {
 		name string
 		q    store.Query
