@@ -35,7 +35,6 @@ func TestCluster(t *testing.T) {
 
 	// Six VMs through both API servers, at once.
 	var vmOps []int64
-	var vms []int64
 	for i := range 6 {
 		api := []*Berthd{api1, api2}[i%2]
 		res := api.MustCall("hosting.vm.create_from", key, map[string]any{"datacenter_id": 1, "hostname": fmt.Sprintf("c%d", i), "memory": 256},
@@ -43,7 +42,9 @@ func TestCluster(t *testing.T) {
 		for _, o := range res {
 			vmOps = append(vmOps, o.(map[string]any)["id"].(int64))
 		}
-		vms = append(vms, res[2].(map[string]any)["vm_id"].(int64))
+		if vm := res[2].(map[string]any)["vm_id"]; vm == nil {
+			t.Fatalf("vm_create without vm_id: %v", res[2])
+		}
 	}
 	for _, id := range vmOps {
 		if op := api2.WaitOp(key, id, time.Minute); op["step"] != "DONE" {
