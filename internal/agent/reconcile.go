@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/berth-io/berth/api"
 	"github.com/berth-io/berth/internal/hypervisor"
@@ -34,9 +33,13 @@ func (a *Agent) Observe(ctx context.Context, vms []int64, known []int64) ([]Obse
 	if err != nil {
 		return nil, nil, err
 	}
+	knownSet := make(map[int64]bool, len(known))
+	for _, id := range known {
+		knownSet[id] = true
+	}
 	var orphans []int64
 	for _, id := range all {
-		if !slices.Contains(known, id) {
+		if !knownSet[id] {
 			orphans = append(orphans, id)
 		}
 	}

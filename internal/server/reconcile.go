@@ -10,11 +10,18 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	obs, orphans, err := d.agent.Observe(ctx, check, known)
+	ids := make([]int64, 0, len(check))
+	for id := range check {
+		ids = append(ids, id)
+	}
+	obs, orphans, err := d.agent.Observe(ctx, ids, known)
 	if err != nil {
 		return err
 	}
 	for _, o := range obs {
+		if o.State == check[o.VMID] {
+			continue
+		}
 		if _, err := d.svc.Observed(ctx, o.VMID, o.State); err != nil {
 			return err
 		}

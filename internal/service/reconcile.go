@@ -7,26 +7,25 @@ import (
 	"github.com/berth-io/berth/internal/store"
 )
 
-// Reconcilable returns the VMs whose actual state can be checked now: running or halted,
-// or unknown, with no operation pending (an operation in flight owns its VM's state), and
-// the ids of every VM the store places on host.
-func (s *Service) Reconcilable(ctx context.Context, host string) (check []int64, known []int64, err error) {
+// Reconcilable returns the recorded state of the VMs whose actual state can be checked
+// now (running, halted or unknown, with no operation pending: an operation in flight owns
+// its VM's state), and the ids of every VM the store places on host. Two queries, whatever
+// the number of VMs.
+func (s *Service) Reconcilable(ctx context.Context, host string) (check map[int64]string, known []int64, err error) {
 	err = s.read(ctx, func(tx store.Tx) error {
-		vms, err := tx.VMs(store.Query{Scope: store.AllAccounts, Filters: []api.Filter{{Field: "host", Values: []any{host}}}})
+		states, err := tx.VMStates(host)
 		if err != nil {
 			return err
 		}
-		for _, v := range vms {
-			known = append(known, v.ID)
-			if v.State != api.VMRunning && v.State != api.VMHalted && v.State != VMUnknown {
-				continue
-			}
-			pending, err := tx.PendingBefore(&store.Operation{Operation: api.Operation{ID: 1 << 62, VMID: v.ID}})
-			if err != nil {
-				return err
-			}
-			if !pending {
-				check = append(check, v.ID)
+		busy, err := tx.BusyVMs()
+		if err != nil {
+			return err
+		}
+		check = map[int64]string{}
+		for id, st := range states {
+			known = append(known, id)
+			if (st == api.VMRunning || st == api.VMHalted || st == VMUnknown) && !busy[id] {
+				check[id] = st
 			}
 		}
 		return nil

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/berth-io/berth/api"
@@ -39,6 +40,9 @@ type Service struct {
 	cfg  Config
 	now  func() time.Time
 	log  *slog.Logger
+
+	authMu sync.Mutex
+	auth   map[string]authEntry // API key → caller, for authTTL
 }
 
 // Config holds the service's settings.
@@ -83,7 +87,7 @@ func New(st store.Store, cat *Catalog, cfg Config, log *slog.Logger) *Service {
 	if cfg.ReverseDomain == "" {
 		cfg.ReverseDomain = "berth.invalid"
 	}
-	return &Service{st: st, cat: cat, cfg: cfg, now: time.Now, log: log}
+	return &Service{st: st, cat: cat, cfg: cfg, now: time.Now, log: log, auth: map[string]authEntry{}}
 }
 
 // SetEngine connects the service to the operations engine and the agent (they need the
@@ -123,6 +127,15 @@ func NewKey() string {
 	return string(b)
 }
 
+// authTTL is how long a checked API key is remembered: accounts are never deleted, and a
+// key never changes account, so the cache only saves a read per call.
+const authTTL = 10 * time.Second
+
+type authEntry struct {
+	caller  Caller
+	expires time.Time
+}
+
 // Auth checks an API key.
 func (s *Service) Auth(ctx context.Context, key string) (*Caller, error) {
 	if !keyRE.MatchString(key) {
@@ -131,6 +144,13 @@ func (s *Service) Auth(ctx context.Context, key string) (*Caller, error) {
 			obj = api.ObjString
 		}
 		return nil, api.Errorf(api.BadKey, obj, "string '%s' does not match '^[a-z0-9]{24}$'", truncate(key, 64))
+	}
+	s.authMu.Lock()
+	e, ok := s.auth[key]
+	s.authMu.Unlock()
+	if ok && time.Now().Before(e.expires) {
+		c := e.caller
+		return &c, nil
 	}
 	var c *Caller
 	err := s.st.Read(ctx, func(tx store.Tx) error {
@@ -147,6 +167,12 @@ func (s *Service) Auth(ctx context.Context, key string) (*Caller, error) {
 	if err != nil {
 		return nil, s.internal(err)
 	}
+	s.authMu.Lock()
+	if len(s.auth) > 10000 {
+		clear(s.auth) // a bound, not an eviction policy: entries are cheap to remake
+	}
+	s.auth[key] = authEntry{caller: *c, expires: time.Now().Add(authTTL)}
+	s.authMu.Unlock()
 	return c, nil
 }
 

@@ -86,32 +86,20 @@ type IfaceDetail struct {
 func (s *Service) VMInfo(ctx context.Context, c *Caller, id int64) (*VMDetail, error) {
 	var out VMDetail
 	err := s.st.Read(ctx, func(tx store.Tx) error {
-		v, err := tx.VM(c.AccountID, id)
+		d, err := tx.VMDetail(c.AccountID, id)
 		if err != nil {
 			return notFound(err, api.ObjVM, id)
 		}
-		out.VM = v.VM
-		disks, err := tx.DisksOfVM(id)
-		if err != nil {
-			return err
+		out.VM = d.VM.VM
+		for _, x := range d.Disks {
+			out.Disks = append(out.Disks, x.Disk)
 		}
-		for _, d := range disks {
-			out.Disks = append(out.Disks, d.Disk)
-		}
-		ifs, err := tx.IfacesOfVM(id)
-		if err != nil {
-			return err
-		}
-		for _, f := range ifs {
-			d := IfaceDetail{Iface: f.Iface}
-			ips, err := tx.IPsOfIface(f.ID)
-			if err != nil {
-				return err
+		for _, f := range d.Ifaces {
+			fd := IfaceDetail{Iface: f.Iface}
+			for _, ip := range d.IPs[f.ID] {
+				fd.IPs = append(fd.IPs, ip.IP)
 			}
-			for _, ip := range ips {
-				d.IPs = append(d.IPs, ip.IP)
-			}
-			out.Ifaces = append(out.Ifaces, d)
+			out.Ifaces = append(out.Ifaces, fd)
 		}
 		return nil
 	})

@@ -78,6 +78,10 @@ type Tx interface {
 	UpdateVM(v *VM) error
 	DeleteVM(id int64) error
 
+	// VMDetail reads a VM with its disks (position order), its ifaces (num order) and
+	// their IPs, in a few queries.
+	VMDetail(scope, id int64) (*VMDetail, error)
+
 	InsertDisk(d *Disk) error
 	Disk(scope, id int64) (*Disk, error)
 	Disks(q Query) ([]*Disk, error)
@@ -121,6 +125,10 @@ type Tx interface {
 	Operations(q Query) ([]*Operation, error)
 	CountOperations(q Query) (int64, error)
 	UpdateOperation(o *Operation) error
+	// VMStates returns the state of every VM of a host, by id.
+	VMStates(host string) (map[int64]string, error)
+	// BusyVMs returns the VMs that have an operation not yet finished.
+	BusyVMs() (map[int64]bool, error)
 	// PendingBefore reports whether an operation older than o, not yet terminal, touches one
 	// of o's objects: operations on one object run in order.
 	PendingBefore(o *Operation) (bool, error)
@@ -229,4 +237,12 @@ type HostStore interface {
 	MarkDown(before time.Time) ([]string, error)
 	// HostLoad returns, per host, the memory of its VMs and the size of its disks, in MB.
 	HostLoad() (map[string][2]int64, error)
+}
+
+// VMDetail is a VM with its parts.
+type VMDetail struct {
+	VM     *VM
+	Disks  []*Disk
+	Ifaces []*Iface
+	IPs    map[int64][]*IP // by iface id, num order
 }

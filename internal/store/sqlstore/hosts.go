@@ -7,7 +7,7 @@ import (
 )
 
 func (t *txn) SaveHost(h *store.Host) error {
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO hosts (name, datacenter_id, memory_mb, disk_mb, state, heartbeat_at, started_at)
+	_, err := t.exec(`INSERT INTO hosts (name, datacenter_id, memory_mb, disk_mb, state, heartbeat_at, started_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (name) DO UPDATE SET datacenter_id = $2, memory_mb = $3, disk_mb = $4, state = $5, heartbeat_at = $6, started_at = $7`,
 		h.Name, h.DatacenterID, h.MemoryMB, h.DiskMB, h.State, unix(h.Heartbeat), unix(h.Started))
@@ -15,7 +15,7 @@ func (t *txn) SaveHost(h *store.Host) error {
 }
 
 func (t *txn) Hosts() ([]*store.Host, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT name, datacenter_id, memory_mb, disk_mb, state, heartbeat_at, started_at FROM hosts ORDER BY name`)
+	rows, err := t.query(`SELECT name, datacenter_id, memory_mb, disk_mb, state, heartbeat_at, started_at FROM hosts ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +32,7 @@ func (t *txn) Hosts() ([]*store.Host, error) {
 }
 
 func (t *txn) Heartbeat(name string, at time.Time) (bool, error) {
-	res, err := t.tx.ExecContext(t.ctx, `UPDATE hosts SET heartbeat_at = $2, state = 'up' WHERE name = $1`, name, unix(at))
+	res, err := t.exec(`UPDATE hosts SET heartbeat_at = $2, state = 'up' WHERE name = $1`, name, unix(at))
 	if err != nil {
 		return false, err
 	}
@@ -41,7 +41,7 @@ func (t *txn) Heartbeat(name string, at time.Time) (bool, error) {
 }
 
 func (t *txn) MarkDown(before time.Time) ([]string, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `UPDATE hosts SET state = 'down' WHERE state = 'up' AND heartbeat_at < $1 RETURNING name`, unix(before))
+	rows, err := t.query(`UPDATE hosts SET state = 'down' WHERE state = 'up' AND heartbeat_at < $1 RETURNING name`, unix(before))
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func (t *txn) HostLoad() (map[string][2]int64, error) {
 		`SELECT host, COALESCE(SUM(memory), 0) FROM vms GROUP BY host`,
 		`SELECT host, COALESCE(SUM(size), 0) FROM disks WHERE account_id <> 0 GROUP BY host`,
 	} {
-		rows, err := t.tx.QueryContext(t.ctx, q)
+		rows, err := t.query(q)
 		if err != nil {
 			return nil, err
 		}

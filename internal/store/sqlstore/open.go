@@ -27,6 +27,8 @@ type DB struct {
 	write   *sql.DB // one connection on SQLite: writes never meet SQLITE_BUSY
 	read    *sql.DB
 	dialect string
+	wstmts  *stmtCache
+	rstmts  *stmtCache
 }
 
 var _ store.Store = (*DB)(nil)
@@ -61,7 +63,11 @@ func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
 	r.SetMaxIdleConns(8)
 	db := &DB{write: w, read: r, dialect: "sqlite"}
 	if err := db.migrate(ctx); err != nil {
-		db.Close()
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	if err := db.prepare(); err != nil {
 		return nil, err
 	}
 	return db, nil
@@ -85,6 +91,9 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 	s := &DB{write: db, read: db, dialect: "postgres"}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
+		return nil, err
+	}
+	if err := s.prepare(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -119,6 +128,23 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
+// prepare readies the hot statements on both pools (after the migrations made the tables).
+func (db *DB) prepare() error {
+	var err error
+	if db.wstmts, err = newStmtCache(db.write, hotQueries()); err != nil {
+		db.Close()
+		return err
+	}
+	db.rstmts = db.wstmts
+	if db.read != db.write {
+		if db.rstmts, err = newStmtCache(db.read, hotQueries()); err != nil {
+			db.Close()
+			return err
+		}
+	}
+	return nil
+}
+
 // DB returns the write pool.
 func (db *DB) DB() *sql.DB { return db.write }
 
@@ -127,6 +153,11 @@ func (db *DB) Dialect() string { return db.dialect }
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	for _, c := range []*stmtCache{db.wstmts, db.rstmts} {
+		if c != nil {
+			c.close()
+		}
+	}
 	err := db.write.Close()
 	if db.read != db.write {
 		if e := db.read.Close(); err == nil {
@@ -138,15 +169,15 @@ func (db *DB) Close() error {
 
 // Write runs fn in a write transaction.
 func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) error {
-	return db.run(ctx, db.write, false, fn)
+	return db.run(ctx, db.write, db.wstmts, false, fn)
 }
 
 // Read runs fn in a read-only transaction.
 func (db *DB) Read(ctx context.Context, fn func(store.Tx) error) error {
-	return db.run(ctx, db.read, true, fn)
+	return db.run(ctx, db.read, db.rstmts, true, fn)
 }
 
-func (db *DB) run(ctx context.Context, pool *sql.DB, ro bool, fn func(store.Tx) error) error {
+func (db *DB) run(ctx context.Context, pool *sql.DB, stmts *stmtCache, ro bool, fn func(store.Tx) error) error {
 	var opts *sql.TxOptions
 	if ro && db.dialect == "postgres" {
 		opts = &sql.TxOptions{ReadOnly: true}
@@ -155,7 +186,7 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, ro bool, fn func(store.Tx) 
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &txn{tx: tx, ctx: ctx, like: "LIKE", dialect: db.dialect}
+	t := &txn{tx: tx, ctx: ctx, like: "LIKE", dialect: db.dialect, stmts: stmts}
 	if db.dialect == "postgres" {
 		t.like = "ILIKE" // SQLite's LIKE ignores ASCII case: so do both engines
 	}

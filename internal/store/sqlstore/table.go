@@ -18,6 +18,7 @@ type txn struct {
 	ctx     context.Context
 	like    string
 	dialect string
+	stmts   *stmtCache
 }
 
 func (t *txn) SQLTx() *sql.Tx { return t.tx }
@@ -42,7 +43,7 @@ func (tb *table[T]) insert(t *txn, rec *T) error {
 		ph[i] = "$" + strconv.Itoa(i+1)
 	}
 	q := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) RETURNING id", tb.name, strings.Join(tb.cols, ", "), strings.Join(ph, ", "))
-	err := t.tx.QueryRowContext(t.ctx, q, tb.vals(rec)...).Scan(tb.id(rec))
+	err := t.queryRow(q, tb.vals(rec)...).Scan(tb.id(rec))
 	if isUnique(err) {
 		return fmt.Errorf("insert %s: %w", tb.name, store.ErrDuplicate)
 	}
@@ -59,7 +60,7 @@ func (tb *table[T]) update(t *txn, rec *T) error {
 	}
 	args := append(tb.vals(rec), *tb.id(rec))
 	q := fmt.Sprintf("UPDATE %s SET %s WHERE id = $%d", tb.name, strings.Join(set, ", "), len(args))
-	res, err := t.tx.ExecContext(t.ctx, q, args...)
+	res, err := t.exec(q, args...)
 	if isUnique(err) {
 		return fmt.Errorf("update %s: %w", tb.name, store.ErrDuplicate)
 	}
@@ -73,21 +74,29 @@ func (tb *table[T]) update(t *txn, rec *T) error {
 }
 
 func (tb *table[T]) delete(t *txn, id int64) error {
-	if _, err := t.tx.ExecContext(t.ctx, "DELETE FROM "+tb.name+" WHERE id = $1", id); err != nil {
+	if _, err := t.exec("DELETE FROM "+tb.name+" WHERE id = $1", id); err != nil {
 		return fmt.Errorf("delete %s: %w", tb.name, err)
 	}
 	return nil
 }
 
-func (tb *table[T]) get(t *txn, scope, id int64) (*T, error) {
+// getSQL is the text of get.
+func (tb *table[T]) getSQL(scoped bool) string {
 	q := "SELECT " + tb.selectCols() + " FROM " + tb.name + " WHERE id = $1"
-	args := []any{id}
-	if tb.scoped && scope != store.AllAccounts {
+	if scoped && tb.scoped {
 		q += " AND account_id = $2"
+	}
+	return q
+}
+
+func (tb *table[T]) get(t *txn, scope, id int64) (*T, error) {
+	scoped := tb.scoped && scope != store.AllAccounts
+	q, args := tb.getSQL(scoped), []any{id}
+	if scoped {
 		args = append(args, scope)
 	}
 	rec := new(T)
-	err := t.tx.QueryRowContext(t.ctx, q, args...).Scan(tb.ptrs(rec)...)
+	err := t.queryRow(q, args...).Scan(tb.ptrs(rec)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
@@ -98,7 +107,7 @@ func (tb *table[T]) get(t *txn, scope, id int64) (*T, error) {
 }
 
 func (tb *table[T]) queryRows(t *txn, q string, args ...any) ([]*T, error) {
-	rows, err := t.tx.QueryContext(t.ctx, q, args...)
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", tb.name, err)
 	}
@@ -190,7 +199,7 @@ func (tb *table[T]) list(t *txn, q store.Query) ([]*T, error) {
 func (tb *table[T]) count(t *txn, q store.Query) (int64, error) {
 	where, args := tb.where(q, t.like)
 	var n int64
-	if err := t.tx.QueryRowContext(t.ctx, "SELECT COUNT(*) FROM "+tb.name+where, args...).Scan(&n); err != nil {
+	if err := t.queryRow("SELECT COUNT(*) FROM "+tb.name+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count %s: %w", tb.name, err)
 	}
 	return n, nil
@@ -322,7 +331,7 @@ func idsByParent(t *txn, q string, parents []int64) (map[int64][]int64, error) {
 		ph[i] = "$" + strconv.Itoa(i+1)
 		args[i] = p
 	}
-	rows, err := t.tx.QueryContext(t.ctx, strings.Replace(q, "(?)", "("+strings.Join(ph, ", ")+")", 1), args...)
+	rows, err := t.query(strings.Replace(q, "(?)", "("+strings.Join(ph, ", ")+")", 1), args...)
 	if err != nil {
 		return nil, err
 	}

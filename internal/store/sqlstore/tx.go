@@ -23,10 +23,10 @@ func (t *txn) AccountByID(id int64) (*store.Account, error) {
 	return accounts.get(t, store.AllAccounts, id)
 }
 func (t *txn) AccountByKeyHash(h string) (*store.Account, error) {
-	return one(accounts.queryRows(t, "SELECT "+accounts.selectCols()+" FROM accounts WHERE key_hash = $1", h))
+	return one(accounts.queryRows(t, accountByKey, h))
 }
 func (t *txn) AccountByHandle(h string) (*store.Account, error) {
-	return one(accounts.queryRows(t, "SELECT "+accounts.selectCols()+" FROM accounts WHERE handle = $1", h))
+	return one(accounts.queryRows(t, accountByHandle, h))
 }
 func (t *txn) Accounts() ([]*store.Account, error) {
 	return accounts.list(t, store.Query{Scope: store.AllAccounts})
@@ -67,11 +67,11 @@ func (t *txn) fillVMs(list []*store.VM) error {
 	for i, v := range list {
 		ids[i] = v.ID
 	}
-	d, err := idsByParent(t, "SELECT vm_id, id FROM disks WHERE vm_id IN (?) ORDER BY vm_id, position", ids)
+	d, err := idsByParent(t, vmDisksByParent, ids)
 	if err != nil {
 		return err
 	}
-	f, err := idsByParent(t, "SELECT vm_id, id FROM ifaces WHERE vm_id IN (?) ORDER BY vm_id, num", ids)
+	f, err := idsByParent(t, vmIfacesByParent, ids)
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (t *txn) Disks(q store.Query) ([]*store.Disk, error) {
 }
 
 func (t *txn) DisksOfVM(vmID int64) ([]*store.Disk, error) {
-	list, err := disks.queryRows(t, "SELECT "+disks.selectCols()+" FROM disks WHERE vm_id = $1 ORDER BY position", vmID)
+	list, err := disks.queryRows(t, disksOfVM, vmID)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func (t *txn) fillDisks(list []*store.Disk) error {
 	for i, d := range list {
 		ids[i] = d.ID
 	}
-	s, err := idsByParent(t, "SELECT source, id FROM disks WHERE type = 'snapshot' AND source IN (?) ORDER BY source, id", ids)
+	s, err := idsByParent(t, snapshotsByParent, ids)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func (t *txn) Ifaces(q store.Query) ([]*store.Iface, error) {
 }
 
 func (t *txn) IfacesOfVM(vmID int64) ([]*store.Iface, error) {
-	list, err := ifaces.queryRows(t, "SELECT "+ifaces.selectCols()+" FROM ifaces WHERE vm_id = $1 ORDER BY num", vmID)
+	list, err := ifaces.queryRows(t, ifacesOfVM, vmID)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (t *txn) fillIfaces(list []*store.Iface) error {
 	for i, f := range list {
 		ids[i] = f.ID
 	}
-	p, err := idsByParent(t, "SELECT iface_id, id FROM ips WHERE iface_id IN (?) ORDER BY iface_id, num", ids)
+	p, err := idsByParent(t, ipsByParent, ids)
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func (t *txn) UpdateIP(ip *store.IP) error           { return ips.update(t, ip) 
 func (t *txn) CountIPs(q store.Query) (int64, error) { return ips.count(t, q) }
 
 func (t *txn) DeleteIPsOfIface(ifaceID int64) error {
-	_, err := t.tx.ExecContext(t.ctx, "DELETE FROM ips WHERE iface_id = $1", ifaceID)
+	_, err := t.exec("DELETE FROM ips WHERE iface_id = $1", ifaceID)
 	return err
 }
 
@@ -216,7 +216,7 @@ func (t *txn) IPs(q store.Query) ([]*store.IP, error) {
 }
 
 func (t *txn) IPsOfIface(ifaceID int64) ([]*store.IP, error) {
-	list, err := ips.queryRows(t, "SELECT "+ips.selectCols()+" FROM ips WHERE iface_id = $1 ORDER BY num", ifaceID)
+	list, err := ips.queryRows(t, ipsOfIface, ifaceID)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func (t *txn) fillIPs(list []*store.IP) error {
 }
 
 func (t *txn) UsedAddresses(network string) ([]string, error) {
-	rows, err := t.tx.QueryContext(t.ctx, "SELECT ip FROM ips WHERE network = $1", network)
+	rows, err := t.query(usedAddresses, network)
 	if err != nil {
 		return nil, err
 	}
@@ -326,16 +326,13 @@ func (t *txn) CountOperations(q store.Query) (int64, error) { return operations.
 
 func (t *txn) PendingBefore(o *store.Operation) (bool, error) {
 	var n int64
-	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM operations WHERE id < $1
-		AND step IN ('BILL', 'WAIT', 'RUN')
-		AND (($2 <> 0 AND vm_id = $2) OR ($3 <> 0 AND disk_id = $3) OR ($4 <> 0 AND iface_id = $4) OR ($5 <> 0 AND vlan_id = $5))`,
-		o.ID, o.VMID, o.DiskID, o.IfaceID, o.VLANID).Scan(&n)
+	err := t.queryRow(pendingBefore, o.ID, o.VMID, o.DiskID, o.IfaceID, o.VLANID).Scan(&n)
 	return n > 0, err
 }
 
 func (t *txn) Usage(account int64) (store.Usage, error) {
 	var u store.Usage
-	err := t.tx.QueryRowContext(t.ctx, `SELECT
+	err := t.queryRow(`SELECT
 		(SELECT COUNT(*) FROM vms WHERE account_id = $1 AND state = 'running'),
 		(SELECT COALESCE(SUM(cores), 0) FROM vms WHERE account_id = $1 AND state = 'running'),
 		(SELECT COALESCE(SUM(memory), 0) FROM vms WHERE account_id = $1 AND state = 'running'),
@@ -353,6 +350,95 @@ func (t *txn) Lock(name string) error {
 	if t.dialect != "postgres" {
 		return nil
 	}
-	_, err := t.tx.ExecContext(t.ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name)
+	_, err := t.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name)
 	return err
+}
+
+// The texts of the queries prepared when the store opens (stmt.go).
+var (
+	accountByKey      = "SELECT " + accounts.selectCols() + " FROM accounts WHERE key_hash = $1"
+	accountByHandle   = "SELECT " + accounts.selectCols() + " FROM accounts WHERE handle = $1"
+	disksOfVM         = "SELECT " + disks.selectCols() + " FROM disks WHERE vm_id = $1 ORDER BY position"
+	ifacesOfVM        = "SELECT " + ifaces.selectCols() + " FROM ifaces WHERE vm_id = $1 ORDER BY num"
+	ipsOfIface        = "SELECT " + ips.selectCols() + " FROM ips WHERE iface_id = $1 ORDER BY num"
+	usedAddresses     = "SELECT ip FROM ips WHERE network = $1"
+	vmDisksByParent   = "SELECT vm_id, id FROM disks WHERE vm_id IN (?) ORDER BY vm_id, position"
+	vmIfacesByParent  = "SELECT vm_id, id FROM ifaces WHERE vm_id IN (?) ORDER BY vm_id, num"
+	snapshotsByParent = "SELECT source, id FROM disks WHERE type = 'snapshot' AND source IN (?) ORDER BY source, id"
+	ipsByParent       = "SELECT iface_id, id FROM ips WHERE iface_id IN (?) ORDER BY iface_id, num"
+	pendingBefore     = `SELECT COUNT(*) FROM operations WHERE id < $1
+		AND step IN ('BILL', 'WAIT', 'RUN')
+		AND (($2 <> 0 AND vm_id = $2) OR ($3 <> 0 AND disk_id = $3) OR ($4 <> 0 AND iface_id = $4) OR ($5 <> 0 AND vlan_id = $5))`
+)
+
+func (t *txn) VMStates(host string) (map[int64]string, error) {
+	rows, err := t.query("SELECT id, state FROM vms WHERE host = $1", host)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var st string
+		if err := rows.Scan(&id, &st); err != nil {
+			return nil, err
+		}
+		out[id] = st
+	}
+	return out, rows.Err()
+}
+
+func (t *txn) BusyVMs() (map[int64]bool, error) {
+	rows, err := t.query("SELECT DISTINCT vm_id FROM operations WHERE step IN ('BILL', 'WAIT', 'RUN') AND vm_id <> 0")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
+}
+
+func (t *txn) VMDetail(scope, id int64) (*store.VMDetail, error) {
+	v, err := vms.get(t, scope, id)
+	if err != nil {
+		return nil, err
+	}
+	d := &store.VMDetail{VM: v, IPs: map[int64][]*store.IP{}}
+	if d.Disks, err = t.DisksOfVM(id); err != nil {
+		return nil, err
+	}
+	if d.Ifaces, err = ifaces.queryRows(t, ifacesOfVM, id); err != nil {
+		return nil, err
+	}
+	v.DisksID, v.IfacesID = []int64{}, []int64{}
+	for _, x := range d.Disks {
+		v.DisksID = append(v.DisksID, x.ID)
+	}
+	for _, f := range d.Ifaces {
+		v.IfacesID = append(v.IfacesID, f.ID)
+		f.IPsID = []int64{}
+		if f.VLANID != 0 {
+			if vl, err := vlans.get(t, store.AllAccounts, f.VLANID); err == nil {
+				f.VLAN = &api.VLANRef{ID: vl.ID, Name: vl.Name, EntityID: vl.EntityID}
+			}
+		}
+		list, err := ips.queryRows(t, ipsOfIface, f.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, ip := range list {
+			ip.VMID, ip.Bandwidth, ip.IfaceNum = f.VMID, f.Bandwidth, f.Num
+			f.IPsID = append(f.IPsID, ip.ID)
+		}
+		d.IPs[f.ID] = list
+	}
+	return d, nil
 }
