@@ -41,7 +41,7 @@ build:
 run: deps images build
 	bin/berthd serve --data $(DATA) --images $(BERTH_CACHE) --listen $(LISTEN) --demo
 
-test: deps images lint test-go fuzz
+test: deps images debian12 lint test-go fuzz
 
 lint: tools
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^vendor/')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCLIQEMU is the berth CLI flow against real VMs: create, update memory, attach a
+// disk, the serial console, delete.
+func TestCLIQEMU(t *testing.T) {
+	e := newQEnv(t)
+	cliFlow(t, e.b, true)
+}
+
+// TestDebianCloudInit proves that a stock cloud-init guest (the Debian 12 image) gets its
+// hostname, user and SSH key from Berth's seed.
+func TestDebianCloudInit(t *testing.T) {
+	e := newQEnv(t)
+	images := needVMs(t)
+	if _, err := os.Stat(filepath.Join(images, "debian12", "manifest.json")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the Debian 12 image is not built (make debian12): %v", err)
+		}
+		t.Skipf("the Debian 12 image is not built (make debian12): %v", err)
+	}
+	var image int64
+	for _, x := range asList(t, e.call("hosting.image.list", map[string]any{"datacenter_id": fsd5, "label": "Debian 12"})) {
+		image = asID(t, asMap(t, x)["disk_id"])
+	}
+	if image == 0 {
+		t.Fatal("no Debian 12 image registered")
+	}
+	res := asList(t, e.call("hosting.vm.create_from", map[string]any{
+		"datacenter_id": fsd5, "hostname": "deb1", "memory": 1024, "cores": 2, "ssh_key": e.sshPub,
+		"login": "ciuser", "password": "berth-secret-42", "run": "touch /root/run-ok",
+	}, map[string]any{"name": "sys-deb1"}, image))
+	e.wait(res...)
+	g := &guestVM{e: e, hostname: "deb1", id: asID(t, asMap(t, res[len(res)-1])["vm_id"])}
+	g.refresh()
+	// cloud-init's final stage prints BERTH-BOOTED on the console (images/debian12).
+	begin := time.Now()
+	pollUntil(t, 6*time.Minute, "debian boots and cloud-init finishes", func() string {
+		b, _ := os.ReadFile(g.consoleLog())
+		if m := bootedLine.FindStringSubmatch(string(b)); m != nil {
+			return ""
+		}
+		return "console: " + lastLines(string(b), 2)
+	})
+	t.Logf("debian 12 booted and cloud-init finished in %s", time.Since(begin).Round(time.Second))
+	var out string
+	pollUntil(t, 2*time.Minute, "ssh ciuser@"+g.ip4, func() string {
+		var err error
+		out, err = e.nsCmd(cmdTimeout, "ssh", "-i", e.sshKey, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+			"-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "ciuser@"+g.ip4, "hostname; id -un; sudo -n test -e /root/run-ok && echo run-ok")
+		if err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+	lines := strings.Fields(out)
+	if len(lines) < 3 || lines[0] != "deb1" || lines[1] != "ciuser" || lines[2] != "run-ok" {
+		t.Fatalf("in the guest: %q, want hostname deb1, user ciuser, the run command done", out)
+	}
+	if got := e.mustSSH(g.ip4, "hostname"); got != "deb1" {
+		t.Fatalf("root ssh: hostname %q", got)
+	}
+}
