@@ -33,21 +33,12 @@ var diskNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,255}$`)
 
 // DiskList lists the caller's disks.
 func (s *Service) DiskList(ctx context.Context, c *Caller, o api.ListOptions) ([]api.Disk, error) {
-	var out []api.Disk
-	err := s.read(ctx, func(tx store.Tx) error {
-		list, err := tx.Disks(page(c, o))
-		for _, d := range list {
-			out = append(out, d.Disk)
-		}
-		return err
-	})
-	return out, err
+	return listOf(s, ctx, c, o, store.Tx.Disks, func(d *store.Disk) api.Disk { return d.Disk })
 }
 
 // DiskCount counts the caller's disks.
-func (s *Service) DiskCount(ctx context.Context, c *Caller, o api.ListOptions) (n int64, err error) {
-	err = s.read(ctx, func(tx store.Tx) error { n, err = tx.CountDisks(countQuery(c, o)); return err })
-	return n, err
+func (s *Service) DiskCount(ctx context.Context, c *Caller, o api.ListOptions) (int64, error) {
+	return countOf(s, ctx, c, o, store.Tx.CountDisks)
 }
 
 // DiskInfo returns one disk.

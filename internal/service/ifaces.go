@@ -209,21 +209,12 @@ func (s *Service) IfaceCreate(ctx context.Context, c *Caller, spec IfaceSpec) (*
 
 // IfaceList lists the caller's ifaces.
 func (s *Service) IfaceList(ctx context.Context, c *Caller, o api.ListOptions) ([]api.Iface, error) {
-	var out []api.Iface
-	err := s.read(ctx, func(tx store.Tx) error {
-		list, err := tx.Ifaces(page(c, o))
-		for _, f := range list {
-			out = append(out, f.Iface)
-		}
-		return err
-	})
-	return out, err
+	return listOf(s, ctx, c, o, store.Tx.Ifaces, func(f *store.Iface) api.Iface { return f.Iface })
 }
 
 // IfaceCount counts the caller's ifaces.
-func (s *Service) IfaceCount(ctx context.Context, c *Caller, o api.ListOptions) (n int64, err error) {
-	err = s.read(ctx, func(tx store.Tx) error { n, err = tx.CountIfaces(countQuery(c, o)); return err })
-	return n, err
+func (s *Service) IfaceCount(ctx context.Context, c *Caller, o api.ListOptions) (int64, error) {
+	return countOf(s, ctx, c, o, store.Tx.CountIfaces)
 }
 
 // IfaceInfo returns one iface with its IPs.
@@ -348,21 +339,12 @@ func checkIfaceDetach(tx store.Tx, v *store.VM, id int64, _ ops.AttachSpec) erro
 
 // IPList lists the caller's addresses.
 func (s *Service) IPList(ctx context.Context, c *Caller, o api.ListOptions) ([]api.IP, error) {
-	var out []api.IP
-	err := s.read(ctx, func(tx store.Tx) error {
-		list, err := tx.IPs(page(c, o))
-		for _, ip := range list {
-			out = append(out, ip.IP)
-		}
-		return err
-	})
-	return out, err
+	return listOf(s, ctx, c, o, store.Tx.IPs, func(ip *store.IP) api.IP { return ip.IP })
 }
 
 // IPCount counts the caller's addresses.
-func (s *Service) IPCount(ctx context.Context, c *Caller, o api.ListOptions) (n int64, err error) {
-	err = s.read(ctx, func(tx store.Tx) error { n, err = tx.CountIPs(countQuery(c, o)); return err })
-	return n, err
+func (s *Service) IPCount(ctx context.Context, c *Caller, o api.ListOptions) (int64, error) {
+	return countOf(s, ctx, c, o, store.Tx.CountIPs)
 }
 
 // IPInfo returns one address.

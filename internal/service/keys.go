@@ -79,21 +79,12 @@ func (s *Service) SSHKeyInfo(ctx context.Context, c *Caller, id int64) (*api.SSH
 
 // SSHKeyList lists the caller's keys.
 func (s *Service) SSHKeyList(ctx context.Context, c *Caller, o api.ListOptions) ([]api.SSHKey, error) {
-	var out []api.SSHKey
-	err := s.read(ctx, func(tx store.Tx) error {
-		list, err := tx.SSHKeys(page(c, o))
-		for _, k := range list {
-			out = append(out, k.SSHKey)
-		}
-		return err
-	})
-	return out, err
+	return listOf(s, ctx, c, o, store.Tx.SSHKeys, func(k *store.SSHKey) api.SSHKey { return k.SSHKey })
 }
 
 // SSHKeyCount counts the caller's keys.
-func (s *Service) SSHKeyCount(ctx context.Context, c *Caller, o api.ListOptions) (n int64, err error) {
-	err = s.read(ctx, func(tx store.Tx) error { n, err = tx.CountSSHKeys(countQuery(c, o)); return err })
-	return n, err
+func (s *Service) SSHKeyCount(ctx context.Context, c *Caller, o api.ListOptions) (int64, error) {
+	return countOf(s, ctx, c, o, store.Tx.CountSSHKeys)
 }
 
 // SSHKeyDelete deletes a key (VMs created with it keep it).

@@ -12,21 +12,12 @@ import (
 
 // OperationList lists the caller's operations.
 func (s *Service) OperationList(ctx context.Context, c *Caller, o api.ListOptions) ([]api.Operation, error) {
-	var out []api.Operation
-	err := s.read(ctx, func(tx store.Tx) error {
-		list, err := tx.Operations(page(c, o))
-		for _, op := range list {
-			out = append(out, op.Operation)
-		}
-		return err
-	})
-	return out, err
+	return listOf(s, ctx, c, o, store.Tx.Operations, func(op *store.Operation) api.Operation { return op.Operation })
 }
 
 // OperationCount counts the caller's operations.
-func (s *Service) OperationCount(ctx context.Context, c *Caller, o api.ListOptions) (n int64, err error) {
-	err = s.read(ctx, func(tx store.Tx) error { n, err = tx.CountOperations(countQuery(c, o)); return err })
-	return n, err
+func (s *Service) OperationCount(ctx context.Context, c *Caller, o api.ListOptions) (int64, error) {
+	return countOf(s, ctx, c, o, store.Tx.CountOperations)
 }
 
 // InfoWait is how long operation.info waits for an operation still in flight to end before

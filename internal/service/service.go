@@ -295,3 +295,22 @@ func page(c *Caller, o api.ListOptions) store.Query {
 func countQuery(c *Caller, o api.ListOptions) store.Query {
 	return store.Query{Scope: c.AccountID, Filters: o.Filters}
 }
+
+// listOf is the shape of every list: the caller's objects, paged, as API types.
+func listOf[R, T any](s *Service, ctx context.Context, c *Caller, o api.ListOptions, list func(store.Tx, store.Query) ([]*R, error), conv func(*R) T) ([]T, error) {
+	var out []T
+	err := s.read(ctx, func(tx store.Tx) error {
+		rows, err := list(tx, page(c, o))
+		for _, r := range rows {
+			out = append(out, conv(r))
+		}
+		return err
+	})
+	return out, err
+}
+
+// countOf is the shape of every count.
+func countOf(s *Service, ctx context.Context, c *Caller, o api.ListOptions, count func(store.Tx, store.Query) (int64, error)) (n int64, err error) {
+	err = s.read(ctx, func(tx store.Tx) error { n, err = count(tx, countQuery(c, o)); return err })
+	return n, err
+}

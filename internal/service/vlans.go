@@ -101,21 +101,12 @@ func (s *Service) VLANCreate(ctx context.Context, c *Caller, spec VLANSpec) (*ap
 
 // VLANList lists the caller's VLANs.
 func (s *Service) VLANList(ctx context.Context, c *Caller, o api.ListOptions) ([]api.VLAN, error) {
-	var out []api.VLAN
-	err := s.read(ctx, func(tx store.Tx) error {
-		list, err := tx.VLANs(page(c, o))
-		for _, v := range list {
-			out = append(out, v.VLAN)
-		}
-		return err
-	})
-	return out, err
+	return listOf(s, ctx, c, o, store.Tx.VLANs, func(v *store.VLAN) api.VLAN { return v.VLAN })
 }
 
 // VLANCount counts the caller's VLANs.
-func (s *Service) VLANCount(ctx context.Context, c *Caller, o api.ListOptions) (n int64, err error) {
-	err = s.read(ctx, func(tx store.Tx) error { n, err = tx.CountVLANs(countQuery(c, o)); return err })
-	return n, err
+func (s *Service) VLANCount(ctx context.Context, c *Caller, o api.ListOptions) (int64, error) {
+	return countOf(s, ctx, c, o, store.Tx.CountVLANs)
 }
 
 // VLANInfo returns one VLAN.

@@ -52,21 +52,12 @@ var hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])
 
 // VMList lists the caller's VMs.
 func (s *Service) VMList(ctx context.Context, c *Caller, o api.ListOptions) ([]api.VM, error) {
-	var out []api.VM
-	err := s.read(ctx, func(tx store.Tx) error {
-		list, err := tx.VMs(page(c, o))
-		for _, v := range list {
-			out = append(out, v.VM)
-		}
-		return err
-	})
-	return out, err
+	return listOf(s, ctx, c, o, store.Tx.VMs, func(v *store.VM) api.VM { return v.VM })
 }
 
 // VMCount counts the caller's VMs.
-func (s *Service) VMCount(ctx context.Context, c *Caller, o api.ListOptions) (n int64, err error) {
-	err = s.read(ctx, func(tx store.Tx) error { n, err = tx.CountVMs(countQuery(c, o)); return err })
-	return n, err
+func (s *Service) VMCount(ctx context.Context, c *Caller, o api.ListOptions) (int64, error) {
+	return countOf(s, ctx, c, o, store.Tx.CountVMs)
 }
 
 // VMDetail is a VM with its disks and ifaces (with their IPs).
