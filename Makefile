@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:8080
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 20s
 # Debian packages the product and its tests use (images.mk adds the image builders').
-APT := qemu-system-x86 qemu-utils genisoimage python3 python3-libcloud python3-yaml iputils-ping postgresql \
+APT := qemu-system-x86 qemu-utils genisoimage python3 python3-libcloud python3-yaml iputils-ping postgresql procps \
 	iproute2 openssh-client ca-certificates
 
 include images/images.mk
