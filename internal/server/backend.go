@@ -78,6 +78,19 @@ func qemuBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*bac
 	if err != nil {
 		return nil, err
 	}
+	return finishQEMU(cfg, log, hv, vol)
+}
+
+// volumeDriver opens the disks of a configuration alone, for `berthd admin image import`:
+// it must not touch the VMs a running berthd owns.
+func volumeDriver(cfg config.Config) (volume.Driver, error) {
+	if cfg.Backend == "sim" {
+		return volfake.NewPersistent(0, simstate.File{Path: filepath.Join(cfg.DataDir, "sim", "disks.json")})
+	}
+	return qcow2.New(filepath.Join(cfg.DataDir, "disks"), cfg.DiskCapacityMB)
+}
+
+func finishQEMU(cfg config.Config, log *slog.Logger, hv *qemu.Driver, vol *qcow2.Driver) (*backend, error) {
 	mem := cfg.MemoryCapacityMB
 	if mem == 0 {
 		total, err := agent.HostMemoryMB()

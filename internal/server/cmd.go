@@ -244,7 +244,7 @@ func imageCmd(stdout io.Writer) *cobra.Command {
 	f.StringVar(&kernel, "kernel", "grub", "kernel the image boots with: grub (its own bootloader) or a kernel of disk.list_kernels")
 	f.StringVar(&cmdline, "cmdline", "", "kernel command line, for a direct kernel boot")
 	imp.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withDaemon(cmd.Context(), load, RoleAll, func(ctx context.Context, d *Daemon) error {
+		return withDaemon(cmd.Context(), load, RoleAdmin, func(ctx context.Context, d *Daemon) error {
 			if file == "" || label == "" || dc == "" {
 				return errors.New("--file, --label and --datacenter are required")
 			}
@@ -260,7 +260,13 @@ func imageCmd(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			im, err := d.svc.RegisterImage(ctx, service.ImageSpec{Label: label, DatacenterID: dcID, OSArch: "x86-64", System: system,
-				Version: version, KernelVersion: kernel, Cmdline: cmdline}, func(id int64) (int64, error) { return d.be.vol.Import(ctx, id, abs) })
+				Version: version, KernelVersion: kernel, Cmdline: cmdline}, func(id int64) (int64, error) {
+				vol, err := volumeDriver(d.cfg)
+				if err != nil {
+					return 0, err
+				}
+				return vol.Import(ctx, id, abs)
+			})
 			if err != nil {
 				return err
 			}

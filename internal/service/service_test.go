@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,6 +64,7 @@ func newEnvWith(t *testing.T, engine string, tune func(*agent.Config)) *env {
 		Datacenters: []service.Datacenter{
 			{Datacenter: api.Datacenter{ID: 1, Code: "FR-SD5", IaaSClosedFor: "NONE"}, IPv4Pool: "192.0.2.0/29", IPv4Gateway: "192.0.2.1", IPv6Prefix: "2001:db8::/32"},
 			{Datacenter: api.Datacenter{ID: 2, Code: "LU-BI1", IaaSClosedFor: "ALL"}, IPv4Pool: "198.51.100.0/24", IPv4Gateway: "198.51.100.1"},
+			{Datacenter: api.Datacenter{ID: 3, Code: "US-BA1", IaaSClosedFor: "NONE"}, IPv4Pool: "203.0.113.0/24", IPv4Gateway: "203.0.113.1", IPv6Prefix: "2001:db8:3000::/36"},
 		},
 		Kernels: []service.Kernel{
 			{Name: "k1", Flavor: "linux", Kernel: "/k1", Cmdline: "root=/dev/vda console=ttyS0"},
@@ -181,6 +183,7 @@ func TestCreateFromReturnsThreeOperations(t *testing.T) { testCreateFrom(t, newE
 func TestOnPostgres(t *testing.T) {
 	t.Run("CreateFrom", func(t *testing.T) { testCreateFrom(t, newEnvOn(t, "postgres")) })
 	t.Run("Order", func(t *testing.T) { testOrder(t, newEnvOn(t, "postgres")) })
+	t.Run("ConcurrentAddresses", func(t *testing.T) { testConcurrentAddresses(t, newEnvOn(t, "postgres")) })
 }
 
 func testCreateFrom(t *testing.T, e *env) {
@@ -536,4 +539,40 @@ func (e *env) mustOp(op *api.Operation, err error) *api.Operation {
 		e.t.Fatal(err)
 	}
 	return op
+}
+
+// TestConcurrentAddresses: 50 iface.create at once never hand out an address twice.
+func TestConcurrentAddresses(t *testing.T) { testConcurrentAddresses(t, newEnv(t)) }
+
+func testConcurrentAddresses(t *testing.T, e *env) {
+	var wg sync.WaitGroup
+	ops := make([]*api.Operation, 50)
+	errs := make([]error, 50)
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ops[i], errs[i] = e.svc.IfaceCreate(e.ctx, e.c, service.IfaceSpec{DatacenterID: 3, IPVersion: 4})
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("iface.create %d: %v", i, err)
+		}
+		f, err := e.svc.IfaceInfo(e.ctx, e.c, ops[i].IfaceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ip := range f.IPs {
+			if seen[ip.IP] {
+				t.Fatalf("address %s handed out twice", ip.IP)
+			}
+			seen[ip.IP] = true
+		}
+	}
+	if len(seen) != 100 {
+		t.Fatalf("%d addresses for 50 ifaces, want 100", len(seen))
+	}
 }

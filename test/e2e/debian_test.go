@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/berth-io/berth/internal/image"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,5 +67,30 @@ func TestDebianCloudInit(t *testing.T) {
 	}
 	if got := e.mustSSH(g.ip4, "hostname"); got != "deb1" {
 		t.Fatalf("root ssh: hostname %q", got)
+	}
+}
+
+// TestImageImport registers a qcow2 a user brings with `berthd admin image import` while
+// berthd runs, and boots a VM from it.
+func TestImageImport(t *testing.T) {
+	e := newQEnv(t)
+	m, err := image.Load(filepath.Join(needVMs(t), "tiny", "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := e.b.Admin("image", "import", "--file", m.Disk, "--label", "Imported", "--datacenter", "FR-SD5",
+		"--kernel", m.KernelVersion+" (tiny)", "--cmdline", m.Cmdline, "--images", needVMs(t))
+	t.Logf("import: %s", out)
+	var src int64
+	for _, x := range asList(t, e.call("hosting.image.list", map[string]any{"label": "Imported"})) {
+		src = asID(t, asMap(t, x)["disk_id"])
+	}
+	if src == 0 {
+		t.Fatal("the imported image is not listed")
+	}
+	e.image = src
+	g := e.createVMs(map[string]any{"hostname": "imported"})[0]
+	if got := g.sh("hostname"); got != "imported" {
+		t.Fatalf("hostname %q", got)
 	}
 }

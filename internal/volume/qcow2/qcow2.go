@@ -124,6 +124,28 @@ func newDriver(dir string, capacityMB int64, qemuImg string) (*Driver, error) {
 	return d, nil
 }
 
+// adopt records a complete disk file this driver did not make (another process on the
+// same directory did, such as `berthd admin image import`), and returns its size.
+func (d *Driver) adopt(id int64) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), scanLimit)
+	defer cancel()
+	inf, err := d.info(ctx, d.Path(id), "qcow2")
+	if err != nil {
+		return 0, fmt.Errorf("disk %d: %w", id, err)
+	}
+	_, markerErr := os.Stat(d.marker(id))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sizes[id] = ceilMB(inf.VirtualSize)
+	if src, ok := d.idOf(inf.BackingFilename); ok {
+		d.backing[id] = src
+	}
+	if markerErr == nil {
+		d.images[id] = true
+	}
+	return d.sizes[id], nil
+}
+
 // scan removes stale temporary files and orphan image markers and records the disks.
 func (d *Driver) scan() error {
 	entries, err := os.ReadDir(d.dir)
@@ -369,6 +391,11 @@ func (d *Driver) source(id, src int64) (int64, error) {
 		return 0, err
 	}
 	s, known := d.size(src)
+	if ok && !known {
+		// Made by another process on this directory (berthd admin image import).
+		s, err = d.adopt(src)
+		known = err == nil
+	}
 	if !ok || !known {
 		return 0, fmt.Errorf("source disk %d has no volume", src)
 	}
