@@ -87,7 +87,7 @@ func New(ctx context.Context, st store.Store, h Handler, cfg Config) (*Engine, e
 		cfg.RescueAfter = 31 * time.Minute
 	}
 	if cfg.SnoozeWait == 0 {
-		cfg.SnoozeWait = 100 * time.Millisecond
+		cfg.SnoozeWait = 25 * time.Millisecond
 	}
 	var driver riverdriver.Driver[*sql.Tx]
 	switch st.Dialect() {
