@@ -58,8 +58,11 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzDecodeCall -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/xmlrpc/
 	go test -run '^$$' -fuzz FuzzNext -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/ipam/
 
-bench: build
+# The benchmarks print ratios against baselines run beside them (bench/README.md).
+bench: deps images
 	go run ./bench/api
+	go run ./bench/boot
+	go run ./bench/scale
 
 clean:
 	rm -rf bin
