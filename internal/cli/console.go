@@ -31,7 +31,7 @@ const (
 )
 
 func (a *app) vmConsoleCmd() *cobra.Command {
-	return &cobra.Command{
+	return objCmd(&cobra.Command{
 		Use:   "console VM",
 		Short: "Attach to the serial console of a virtual machine (detach with Ctrl-])",
 		Long: `console joins your terminal to the VM's serial console through berthd, in raw mode: every
@@ -42,15 +42,9 @@ for the output to settle, then exits 0.`,
   printf 'uname -a\n' | berth vm console web1`,
 		Args:              exactArgs(1),
 		ValidArgsFunction: a.completer(kindVM),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			v, err := a.resolve(ctx, kindVM, args[0], nil)
-			if err != nil {
-				return err
-			}
-			return a.console(ctx, v)
-		},
-	}
+	}, a.resolver(kindVM), func(ctx context.Context, _ *cobra.Command, v client.Object, _ []string) error {
+		return a.console(ctx, v)
+	})
 }
 
 // console runs one console session.
@@ -236,7 +230,7 @@ after -- go to ssh.`,
 			if at := cmd.ArgsLenAtDash(); at > 1 || (at < 0 && len(args) > 1) {
 				return usagef("vm ssh takes one VM; put ssh arguments after --")
 			}
-			info, err := a.vmInfo(ctx, args[0])
+			info, err := a.infoOf(ctx, kindVM, args[0], nil)
 			if err != nil {
 				return err
 			}

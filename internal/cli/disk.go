@@ -34,12 +34,8 @@ func (a *app) diskListCmd() *cobra.Command {
 			if typ != "" {
 				f["type"] = typ
 			}
-			if dc != "" {
-				d, err := a.resolveDC(ctx, dc)
-				if err != nil {
-					return err
-				}
-				f["datacenter_id"] = d.ID()
+			if err := a.resolveFilters(ctx, f, dcFilter(dc)); err != nil {
+				return err
 			}
 			vms, err := a.list(ctx, kindVM, nil)
 			if err != nil {
@@ -85,29 +81,7 @@ func (a *app) diskListCmd() *cobra.Command {
 }
 
 func (a *app) diskInfoCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:               "info DISK",
-		Short:             "Show a disk",
-		Example:           "  berth disk info data1\n  berth disk info 12 --json",
-		Args:              exactArgs(1),
-		ValidArgsFunction: a.completer(kindDisk),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			d, err := a.diskInfo(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return a.output(d, func() error { return a.printDisk(ctx, d) })
-		},
-	}
-}
-
-func (a *app) diskInfo(ctx context.Context, arg string) (client.Object, error) {
-	d, err := a.resolve(ctx, kindDisk, arg, nil)
-	if err != nil {
-		return nil, err
-	}
-	return a.cl.Info(ctx, "hosting.disk.info", d.ID())
+	return a.infoCmd(kindDisk, "info DISK", "Show a disk", "  berth disk info data1\n  berth disk info 12 --json", a.printDisk)
 }
 
 func (a *app) printDisk(ctx context.Context, d client.Object) error {
@@ -218,25 +192,10 @@ func (a *app) diskCreateCmd() *cobra.Command {
 			if name == "" {
 				what = "disk " + itoa(id)
 			}
-			if v != nil {
-				att, err := c.Do(ctx, "hosting.vm.disk_attach", v.ID(), id)
-				if err != nil {
-					return fmt.Errorf("attach %s to vm %s: %s", what, v.Str("hostname"), a.describe(err))
-				}
-				ops = append(ops, att...)
-			}
-			if _, err := a.follow(ctx, what, ops, bg); err != nil {
-				return err
-			}
-			info, err := c.Info(ctx, "hosting.disk.info", id)
+			info, err := a.followNew(ctx, kindDisk, what, id, ops, v, bg, func(info client.Object) string { return "disk " + dash(info.Str("name")) })
 			if err != nil {
 				return err
 			}
-			msg := "disk " + dash(info.Str("name")) + " created"
-			if v != nil {
-				msg += " and attached to vm " + v.Str("hostname")
-			}
-			fmt.Fprintln(a.stderr, msg)
 			return a.output(info, func() error { return a.printDisk(ctx, info) })
 		},
 	}
@@ -266,7 +225,7 @@ func (a *app) imageDisk(ctx context.Context, dc client.Object, arg string) (int6
 func (a *app) diskUpdateCmd() *cobra.Command {
 	var name, size, kernel, cmdline string
 	var bg bool
-	cmd := &cobra.Command{
+	cmd := objCmd(&cobra.Command{
 		Use:   "update DISK",
 		Short: "Rename, grow, or change the kernel or command line of a disk",
 		Long: `update changes a disk. --size takes an absolute size (10G) or a relative one (+1G); disks
@@ -277,46 +236,36 @@ only grow. --kernel takes a name of berth disk kernels for the disk's datacenter
   berth disk update sys_web1 --kernel sim-6.1-x86_64 --cmdline "root=/dev/vda console=ttyS0 rw"`,
 		Args:              exactArgs(1),
 		ValidArgsFunction: a.completer(kindDisk),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			fl := cmd.Flags()
-			d, err := a.resolve(ctx, kindDisk, args[0], nil)
+	}, a.resolver(kindDisk), func(ctx context.Context, cmd *cobra.Command, d client.Object, _ []string) error {
+		fl := cmd.Flags()
+		spec := map[string]any{}
+		if fl.Changed("name") {
+			spec["name"] = name
+		}
+		if fl.Changed("size") {
+			mb, err := parseNewSize(size, d.Int("size"))
 			if err != nil {
+				return usagef("--size: %v", err)
+			}
+			if mb < d.Int("size") {
+				return fmt.Errorf("disk %s is %s: disks only grow", d.Str("name"), fmtSize(d.Int("size")))
+			}
+			spec["size"] = mb
+		}
+		if fl.Changed("kernel") {
+			if err := a.checkKernel(ctx, d.Int("datacenter_id"), kernel); err != nil {
 				return err
 			}
-			spec := map[string]any{}
-			if fl.Changed("name") {
-				spec["name"] = name
-			}
-			if fl.Changed("size") {
-				mb, err := parseNewSize(size, d.Int("size"))
-				if err != nil {
-					return usagef("--size: %v", err)
-				}
-				if mb < d.Int("size") {
-					return fmt.Errorf("disk %s is %s: disks only grow", d.Str("name"), fmtSize(d.Int("size")))
-				}
-				spec["size"] = mb
-			}
-			if fl.Changed("kernel") {
-				if err := a.checkKernel(ctx, d.Int("datacenter_id"), kernel); err != nil {
-					return err
-				}
-				spec["kernel"] = kernel
-			}
-			if fl.Changed("cmdline") {
-				spec["cmdline"] = cmdline
-			}
-			if len(spec) == 0 {
-				return usagef("nothing to update: pass --name, --size, --kernel or --cmdline")
-			}
-			final, err := a.do(ctx, bg, "disk "+d.Str("name"), "disk "+d.Str("name")+" updated", "hosting.disk.update", d.ID(), spec)
-			if err != nil {
-				return err
-			}
-			return a.opsJSON(final)
-		},
-	}
+			spec["kernel"] = kernel
+		}
+		if fl.Changed("cmdline") {
+			spec["cmdline"] = cmdline
+		}
+		if len(spec) == 0 {
+			return usagef("nothing to update: pass --name, --size, --kernel or --cmdline")
+		}
+		return a.act(ctx, bg, "disk "+d.Str("name"), "disk "+d.Str("name")+" updated", "hosting.disk.update", d.ID(), spec)
+	})
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "new name")
 	f.StringVar(&size, "size", "", "new size: absolute (10G) or relative (+1G)")
@@ -380,7 +329,7 @@ func joinQuoted(l []string) string {
 func (a *app) diskAttachCmd() *cobra.Command {
 	var position int64
 	var readOnly, bg bool
-	cmd := &cobra.Command{
+	cmd := objCmd(&cobra.Command{
 		Use:   "attach DISK VM",
 		Short: "Attach a disk to a virtual machine",
 		Long: `attach appends the disk to the VM's disks; --position 0 makes it the boot disk (the
@@ -389,41 +338,31 @@ current boot disk moves to the end).`,
   berth disk attach data1 web1 --read-only
   berth disk attach sys_old web1 --position 0`,
 		Args: exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			d, err := a.resolve(ctx, kindDisk, args[0], nil)
-			if err != nil {
-				return err
+	}, a.resolver(kindDisk), func(ctx context.Context, cmd *cobra.Command, d client.Object, args []string) error {
+		v, err := a.resolve(ctx, kindVM, args[1], nil)
+		if err != nil {
+			return err
+		}
+		if ids := d.Ints("vms_id"); len(ids) > 0 {
+			if ids[0] == v.ID() {
+				return fmt.Errorf("disk %s is already attached to vm %s", d.Str("name"), v.Str("hostname"))
 			}
-			v, err := a.resolve(ctx, kindVM, args[1], nil)
-			if err != nil {
-				return err
-			}
-			if ids := d.Ints("vms_id"); len(ids) > 0 {
-				if ids[0] == v.ID() {
-					return fmt.Errorf("disk %s is already attached to vm %s", d.Str("name"), v.Str("hostname"))
-				}
-				return a.attachedErr(ctx, d, ids[0])
-			}
-			params := []any{v.ID(), d.ID()}
-			opts := map[string]any{}
-			if cmd.Flags().Changed("position") {
-				opts["position"] = position
-			}
-			if readOnly {
-				opts["access"] = "read"
-			}
-			if len(opts) > 0 {
-				params = append(params, opts)
-			}
-			what := "disk " + d.Str("name")
-			final, err := a.do(ctx, bg, what, what+" attached to vm "+v.Str("hostname"), "hosting.vm.disk_attach", params...)
-			if err != nil {
-				return err
-			}
-			return a.opsJSON(final)
-		},
-	}
+			return a.attachedErr(ctx, d, ids[0])
+		}
+		params := []any{v.ID(), d.ID()}
+		opts := map[string]any{}
+		if cmd.Flags().Changed("position") {
+			opts["position"] = position
+		}
+		if readOnly {
+			opts["access"] = "read"
+		}
+		if len(opts) > 0 {
+			params = append(params, opts)
+		}
+		what := "disk " + d.Str("name")
+		return a.act(ctx, bg, what, what+" attached to vm "+v.Str("hostname"), "hosting.vm.disk_attach", params...)
+	})
 	cmd.Flags().Int64Var(&position, "position", 0, "position on the VM (0 = boot disk; default: last)")
 	cmd.Flags().BoolVar(&readOnly, "read-only", false, "attach read-only")
 	addBg(cmd, &bg)
@@ -432,30 +371,20 @@ current boot disk moves to the end).`,
 
 func (a *app) diskDetachCmd() *cobra.Command {
 	var bg bool
-	cmd := &cobra.Command{
+	cmd := objCmd(&cobra.Command{
 		Use:               "detach DISK",
 		Short:             "Detach a disk from its virtual machine",
 		Example:           "  berth disk detach data1",
 		Args:              exactArgs(1),
 		ValidArgsFunction: a.completer(kindDisk),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			d, err := a.resolve(ctx, kindDisk, args[0], nil)
-			if err != nil {
-				return err
-			}
-			ids := d.Ints("vms_id")
-			if len(ids) == 0 {
-				return fmt.Errorf("disk %s is not attached", d.Str("name"))
-			}
-			what := "disk " + d.Str("name")
-			final, err := a.do(ctx, bg, what, what+" detached", "hosting.vm.disk_detach", ids[0], d.ID())
-			if err != nil {
-				return err
-			}
-			return a.opsJSON(final)
-		},
-	}
+	}, a.resolver(kindDisk), func(ctx context.Context, _ *cobra.Command, d client.Object, _ []string) error {
+		ids := d.Ints("vms_id")
+		if len(ids) == 0 {
+			return fmt.Errorf("disk %s is not attached", d.Str("name"))
+		}
+		what := "disk " + d.Str("name")
+		return a.act(ctx, bg, what, what+" detached", "hosting.vm.disk_detach", ids[0], d.ID())
+	})
 	addBg(cmd, &bg)
 	return cmd
 }
@@ -463,34 +392,28 @@ func (a *app) diskDetachCmd() *cobra.Command {
 func (a *app) diskSnapshotCmd() *cobra.Command {
 	var name string
 	var bg bool
-	cmd := &cobra.Command{
+	cmd := objCmd(&cobra.Command{
 		Use:               "snapshot DISK",
 		Short:             "Take a snapshot of a disk",
 		Example:           "  berth disk snapshot data1\n  berth disk snapshot data1 --name before-upgrade",
 		Args:              exactArgs(1),
 		ValidArgsFunction: a.completer(kindDisk),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			d, err := a.resolve(ctx, kindDisk, args[0], nil)
-			if err != nil {
-				return err
-			}
-			if name == "" {
-				name = d.Str("name") + "-" + a.now().UTC().Format("20060102150405")
-			}
-			final, err := a.do(ctx, bg, "snapshot "+name, "", "hosting.disk.create_from",
-				map[string]any{"name": name, "type": "snapshot", "datacenter_id": d.Int("datacenter_id")}, d.ID())
-			if err != nil {
-				return err
-			}
-			info, err := a.cl.Info(ctx, "hosting.disk.info", final[0].Int("disk_id"))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stderr, "snapshot %s of disk %s created\n", info.Str("name"), d.Str("name"))
-			return a.output(info, func() error { return a.printDisk(ctx, info) })
-		},
-	}
+	}, a.resolver(kindDisk), func(ctx context.Context, _ *cobra.Command, d client.Object, _ []string) error {
+		if name == "" {
+			name = d.Str("name") + "-" + a.now().UTC().Format("20060102150405")
+		}
+		final, err := a.do(ctx, bg, "snapshot "+name, "", "hosting.disk.create_from",
+			map[string]any{"name": name, "type": "snapshot", "datacenter_id": d.Int("datacenter_id")}, d.ID())
+		if err != nil {
+			return err
+		}
+		info, err := a.cl.Info(ctx, "hosting.disk.info", final[0].Int("disk_id"))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stderr, "snapshot %s of disk %s created\n", info.Str("name"), d.Str("name"))
+		return a.output(info, func() error { return a.printDisk(ctx, info) })
+	})
 	cmd.Flags().StringVar(&name, "name", "", "snapshot name (default: DISK-YYYYMMDDhhmmss)")
 	addBg(cmd, &bg)
 	return cmd
@@ -523,12 +446,8 @@ func (a *app) diskRollbackCmd() *cobra.Command {
 					src = "disk " + d.Str("name")
 				}
 			}
-			final, err := a.do(ctx, bg, "rollback to "+s.Str("name"), src+" rolled back to snapshot "+s.Str("name"),
+			return a.act(ctx, bg, "rollback to "+s.Str("name"), src+" rolled back to snapshot "+s.Str("name"),
 				"hosting.disk.rollback_from", s.ID())
-			if err != nil {
-				return err
-			}
-			return a.opsJSON(final)
 		},
 	}
 	addBg(cmd, &bg)
@@ -537,45 +456,27 @@ func (a *app) diskRollbackCmd() *cobra.Command {
 
 func (a *app) diskDeleteCmd() *cobra.Command {
 	var bg, yes bool
-	cmd := &cobra.Command{
-		Use:               "delete DISK...",
-		Short:             "Delete disks (detached ones; all data is erased)",
-		Example:           "  berth disk delete data1\n  berth disk delete data1 data2 --yes",
-		Args:              minArgs(1),
-		ValidArgsFunction: a.completer(kindDisk),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			disks, err := a.resolveAll(ctx, kindDisk, args)
-			if err != nil {
-				return err
+	cmd := a.objsCmd(&cobra.Command{
+		Use:     "delete DISK...",
+		Short:   "Delete disks (detached ones; all data is erased)",
+		Example: "  berth disk delete data1\n  berth disk delete data1 data2 --yes",
+	}, kindDisk, func(ctx context.Context, disks []client.Object, who string) error {
+		for _, d := range disks {
+			if ids := d.Ints("vms_id"); len(ids) > 0 {
+				return a.attachedErr(ctx, d, ids[0])
 			}
-			who := names(disks, "name")
-			for _, d := range disks {
-				if ids := d.Ints("vms_id"); len(ids) > 0 {
-					return a.attachedErr(ctx, d, ids[0])
-				}
-			}
-			if err := a.confirm(ctx, fmt.Sprintf("delete disk %s and all its data?", who), yes); err != nil {
-				return err
-			}
-			var ops []client.Object
-			for _, d := range disks {
-				o, err := a.cl.Do(ctx, "hosting.disk.delete", d.ID())
-				if err != nil {
-					return fmt.Errorf("delete disk %s: %s", d.Str("name"), a.describe(err))
-				}
-				ops = append(ops, o...)
-			}
-			final, err := a.follow(ctx, "disk "+who, ops, bg)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stderr, "disk %s deleted\n", who)
-			return a.opsJSON(final)
-		},
-	}
+		}
+		if err := a.confirm(ctx, fmt.Sprintf("delete disk %s and all its data?", who), yes); err != nil {
+			return err
+		}
+		ops, err := a.doEach(ctx, kindDisk, "delete", "hosting.disk.delete", disks)
+		if err != nil {
+			return err
+		}
+		return a.finish(ctx, "disk "+who, "disk "+who+" deleted", ops, bg)
+	})
 	addBg(cmd, &bg)
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	addYes(cmd, &yes)
 	return cmd
 }
 

@@ -28,12 +28,8 @@ func (a *app) imageListCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			f := map[string]any{}
-			if dc != "" {
-				d, err := a.resolveDC(ctx, dc)
-				if err != nil {
-					return err
-				}
-				f["datacenter_id"] = d.ID()
+			if err := a.resolveFilters(ctx, f, dcFilter(dc)); err != nil {
+				return err
 			}
 			all, err := a.list(ctx, kindImage, f)
 			if err != nil {
@@ -70,19 +66,11 @@ func (a *app) imageInfoCmd() *cobra.Command {
 		ValidArgsFunction: a.completer(kindImage),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			var f map[string]any
-			if dc != "" {
-				d, err := a.resolveDC(ctx, dc)
-				if err != nil {
-					return err
-				}
-				f = map[string]any{"datacenter_id": d.ID()}
-			}
-			im, err := a.resolve(ctx, kindImage, args[0], f)
-			if err != nil {
+			f := map[string]any{}
+			if err := a.resolveFilters(ctx, f, dcFilter(dc)); err != nil {
 				return err
 			}
-			info, err := a.cl.Info(ctx, "hosting.image.info", im.ID())
+			info, err := a.infoOf(ctx, kindImage, args[0], f)
 			if err != nil {
 				return err
 			}
@@ -224,37 +212,28 @@ func target(o client.Object) string {
 }
 
 func (a *app) operInfoCmd() *cobra.Command {
-	return &cobra.Command{
+	return a.showCmd(&cobra.Command{
 		Use:     "info ID",
 		Short:   "Show an operation",
 		Example: "  berth oper info 42\n  berth oper info 42 --json",
-		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			o, err := a.operation(ctx, args[0])
-			if err != nil {
-				return err
+	}, a.operation, func(_ context.Context, o client.Object) error {
+		p := o.Obj("params")
+		keys := make([]string, 0, len(p))
+		for k := range p {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var params []string
+		for _, k := range keys {
+			if p.Has(k) && k != "param_type" {
+				params = append(params, k+"="+p.Str(k))
 			}
-			return a.output(o, func() error {
-				p := o.Obj("params")
-				keys := make([]string, 0, len(p))
-				for k := range p {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys)
-				var params []string
-				for _, k := range keys {
-					if p.Has(k) && k != "param_type" {
-						params = append(params, k+"="+p.Str(k))
-					}
-				}
-				return a.printInfo([]kv{{"id", itoa(o.ID())}, {"type", o.Str("type")}, {"step", o.Str("step")},
-					{"target", target(o)}, {"error", o.Str("last_error")}, {"eta", itoa(o.Int("eta"))},
-					{"params", strings.Join(params, " ")}, {"created", fmtTime(o.Time("date_created"))},
-					{"started", fmtTime(o.Time("date_start"))}, {"updated", fmtTime(o.Time("date_updated"))}})
-			})
-		},
-	}
+		}
+		return a.printInfo([]kv{{"id", itoa(o.ID())}, {"type", o.Str("type")}, {"step", o.Str("step")},
+			{"target", target(o)}, {"error", o.Str("last_error")}, {"eta", itoa(o.Int("eta"))},
+			{"params", strings.Join(params, " ")}, {"created", fmtTime(o.Time("date_created"))},
+			{"started", fmtTime(o.Time("date_start"))}, {"updated", fmtTime(o.Time("date_updated"))}})
+	})
 }
 
 // operation returns operation.info of an id argument.
@@ -271,24 +250,18 @@ func (a *app) operation(ctx context.Context, arg string) (client.Object, error) 
 }
 
 func (a *app) operCancelCmd() *cobra.Command {
-	return &cobra.Command{
+	return objCmd(&cobra.Command{
 		Use:     "cancel ID",
 		Short:   "Cancel an operation that has not started to run (step BILL or WAIT)",
 		Example: "  berth oper cancel 42",
 		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			o, err := a.operation(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if _, err := a.cl.Call(ctx, "operation.cancel", o.ID()); err != nil {
-				return fmt.Errorf("cancel operation %d (%s, %s): %s", o.ID(), o.Str("type"), o.Str("step"), a.describe(err))
-			}
-			fmt.Fprintf(a.stderr, "operation %d (%s) cancelled\n", o.ID(), o.Str("type"))
-			return nil
-		},
-	}
+	}, a.operation, func(ctx context.Context, _ *cobra.Command, o client.Object, _ []string) error {
+		if _, err := a.cl.Call(ctx, "operation.cancel", o.ID()); err != nil {
+			return fmt.Errorf("cancel operation %d (%s, %s): %s", o.ID(), o.Str("type"), o.Str("step"), a.describe(err))
+		}
+		fmt.Fprintf(a.stderr, "operation %d (%s) cancelled\n", o.ID(), o.Str("type"))
+		return nil
+	})
 }
 
 func (a *app) accountCmd() *cobra.Command {

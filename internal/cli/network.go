@@ -34,72 +34,34 @@ func (a *app) vmNames(ctx context.Context) (map[int64]string, error) {
 
 func (a *app) ifaceListCmd() *cobra.Command {
 	var vm, dc, vlan, state string
-	cmd := &cobra.Command{
+	cmd := a.listCmd(&cobra.Command{
 		Use:     "list",
 		Short:   "List network interfaces",
 		Example: "  berth iface list\n  berth iface list --vm web1\n  berth iface list --vlan lan1 --state free",
-		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			f := map[string]any{}
-			if vm != "" {
-				v, err := a.resolve(ctx, kindVM, vm, nil)
-				if err != nil {
-					return err
-				}
-				f["vm_id"] = v.ID()
-			}
-			if dc != "" {
-				d, err := a.resolveDC(ctx, dc)
-				if err != nil {
-					return err
-				}
-				f["datacenter_id"] = d.ID()
-			}
-			if vlan != "" {
-				vl, err := a.resolve(ctx, kindVLAN, vlan, nil)
-				if err != nil {
-					return err
-				}
-				f["vlan_id"] = vl.ID()
-			}
-			if state != "" {
-				f["state"] = state
-			}
-			ifaces, err := a.list(ctx, kindIface, f)
-			if err != nil {
-				return err
-			}
-			if a.asJSON {
-				return a.printJSON(ifaces)
-			}
+	}, kindIface, func(ctx context.Context) (map[string]any, error) {
+		f := map[string]any{}
+		if state != "" {
+			f["state"] = state
+		}
+		return f, a.resolveFilters(ctx, f, idFilter{"vm_id", kindVM, vm}, dcFilter(dc), idFilter{"vlan_id", kindVLAN, vlan})
+	}, []string{"ID", "TYPE", "STATE", "VM", "NUM", "VLAN", "BANDWIDTH", "DATACENTER", "IPS"}, "no ifaces",
+		func(ctx context.Context, ifaces []client.Object) ([][]string, error) {
 			hosts, err := a.vmNames(ctx)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			ips, err := a.list(ctx, kindIP, nil)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			rows := make([][]string, 0, len(ifaces))
 			for _, i := range ifaces {
-				var addrs []string
-				for _, ip := range ips {
-					if ip.Int("iface_id") == i.ID() && ip.Str("ip") != "" {
-						addrs = append(addrs, ip.Str("ip"))
-					}
-				}
-				num := ""
-				if i.Has("num") {
-					num = strconv.FormatInt(i.Int("num"), 10)
-				}
-				rows = append(rows, []string{itoa(i.ID()), i.Str("type"), i.Str("state"), hosts[i.Int("vm_id")], num,
+				rows = append(rows, []string{itoa(i.ID()), i.Str("type"), i.Str("state"), hosts[i.Int("vm_id")], optInt(i, "num"),
 					i.Obj("vlan").Str("name"), fmtBandwidth(i.Float("bandwidth")), a.dcCode(ctx, i.Int("datacenter_id")),
-					strings.Join(addrs, " ")})
+					strings.Join(ifaceAddrs(ips, i.ID()), " ")})
 			}
-			return a.printTable([]string{"ID", "TYPE", "STATE", "VM", "NUM", "VLAN", "BANDWIDTH", "DATACENTER", "IPS"}, rows, "no ifaces")
-		},
-	}
+			return rows, nil
+		})
 	f := cmd.Flags()
 	f.StringVar(&vm, "vm", "", "only ifaces of this VM")
 	f.StringVarP(&dc, "datacenter", "d", "", "only ifaces of this datacenter")
@@ -109,20 +71,11 @@ func (a *app) ifaceListCmd() *cobra.Command {
 }
 
 func (a *app) ifaceInfoCmd() *cobra.Command {
-	return &cobra.Command{
+	return a.showCmd(&cobra.Command{
 		Use:     "info IFACE",
 		Short:   "Show a network interface and its addresses",
 		Example: "  berth iface info 7\n  berth iface info 192.0.2.2",
-		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			f, err := a.resolveIface(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return a.output(f, func() error { return a.printIface(ctx, f) })
-		},
-	}
+	}, a.resolveIface, a.printIface)
 }
 
 func (a *app) printIface(ctx context.Context, f client.Object) error {
@@ -130,18 +83,33 @@ func (a *app) printIface(ctx context.Context, f client.Object) error {
 	if err != nil {
 		return err
 	}
-	num := ""
-	if f.Has("num") {
-		num = strconv.FormatInt(f.Int("num"), 10)
-	}
 	l := []kv{{"id", itoa(f.ID())}, {"type", f.Str("type")}, {"state", f.Str("state")}, {"vm", hosts[f.Int("vm_id")]},
-		{"num", num}, {"vlan", f.Obj("vlan").Str("name")}, {"bandwidth", fmtBandwidth(f.Float("bandwidth"))},
+		{"num", optInt(f, "num")}, {"vlan", f.Obj("vlan").Str("name")}, {"bandwidth", fmtBandwidth(f.Float("bandwidth"))},
 		{"datacenter", a.dcCode(ctx, f.Int("datacenter_id"))}}
 	for _, ip := range f.Objs("ips") {
 		l = append(l, kv{"ipv" + strconv.FormatInt(ip.Int("version"), 10), dash(ip.Str("ip"))})
 	}
 	l = append(l, kv{"created", fmtTime(f.Time("date_created"))})
 	return a.printInfo(l)
+}
+
+// optInt formats an integer member, "" when it is absent (0 is shown).
+func optInt(o client.Object, key string) string {
+	if !o.Has(key) {
+		return ""
+	}
+	return strconv.FormatInt(o.Int(key), 10)
+}
+
+// ifaceAddrs are the addresses among ips that belong to an iface.
+func ifaceAddrs(ips []client.Object, ifaceID int64) []string {
+	var addrs []string
+	for _, ip := range ips {
+		if ip.Int("iface_id") == ifaceID && ip.Str("ip") != "" {
+			addrs = append(addrs, ip.Str("ip"))
+		}
+	}
+	return addrs
 }
 
 func (a *app) ifaceCreateCmd() *cobra.Command {
@@ -206,25 +174,11 @@ func (a *app) ifaceCreateCmd() *cobra.Command {
 				return fmt.Errorf("create iface: %s", a.describe(err))
 			}
 			id := ops[0].Int("iface_id")
-			if v != nil {
-				att, err := c.Do(ctx, "hosting.vm.iface_attach", v.ID(), id)
-				if err != nil {
-					return fmt.Errorf("attach iface %d to vm %s: %s", id, v.Str("hostname"), a.describe(err))
-				}
-				ops = append(ops, att...)
-			}
-			if _, err := a.follow(ctx, "iface "+itoa(id), ops, bg); err != nil {
-				return err
-			}
-			info, err := c.Info(ctx, "hosting.iface.info", id)
+			what := "iface " + itoa(id)
+			info, err := a.followNew(ctx, kindIface, what, id, ops, v, bg, func(client.Object) string { return what })
 			if err != nil {
 				return err
 			}
-			msg := "iface " + itoa(id) + " created"
-			if v != nil {
-				msg += " and attached to vm " + v.Str("hostname")
-			}
-			fmt.Fprintln(a.stderr, msg)
 			return a.output(info, func() error { return a.printIface(ctx, info) })
 		},
 	}
@@ -242,118 +196,67 @@ func (a *app) ifaceCreateCmd() *cobra.Command {
 func (a *app) ifaceUpdateCmd() *cobra.Command {
 	var bandwidth float64
 	var bg bool
-	cmd := &cobra.Command{
+	cmd := objCmd(&cobra.Command{
 		Use:     "update IFACE",
 		Short:   "Change the bandwidth of a network interface",
 		Example: "  berth iface update 7 --bandwidth 204800",
 		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			f, err := a.resolveIface(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if !cmd.Flags().Changed("bandwidth") {
-				return usagef("nothing to update: pass --bandwidth")
-			}
-			what := "iface " + itoa(f.ID())
-			final, err := a.do(ctx, bg, what, what+" updated", "hosting.iface.update", f.ID(), map[string]any{"bandwidth": bandwidth})
-			if err != nil {
-				return err
-			}
-			return a.opsJSON(final)
-		},
-	}
+	}, a.resolveIface, func(ctx context.Context, cmd *cobra.Command, f client.Object, _ []string) error {
+		if !cmd.Flags().Changed("bandwidth") {
+			return usagef("nothing to update: pass --bandwidth")
+		}
+		what := "iface " + itoa(f.ID())
+		return a.act(ctx, bg, what, what+" updated", "hosting.iface.update", f.ID(), map[string]any{"bandwidth": bandwidth})
+	})
 	cmd.Flags().Float64Var(&bandwidth, "bandwidth", 0, "bandwidth in kbit/s")
 	addBg(cmd, &bg)
 	return cmd
 }
 
 func (a *app) ifaceDeleteCmd() *cobra.Command {
-	var bg, yes bool
-	cmd := &cobra.Command{
+	return a.deleteCmd(&cobra.Command{
 		Use:     "delete IFACE",
 		Short:   "Delete a network interface and its addresses",
 		Example: "  berth iface delete 7\n  berth iface delete 192.168.1.10 --yes",
-		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			f, err := a.resolveIface(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			what := "iface " + itoa(f.ID())
-			if err := a.confirm(ctx, "delete "+what+" and its addresses?", yes); err != nil {
-				return err
-			}
-			final, err := a.do(ctx, bg, what, what+" deleted", "hosting.iface.delete", f.ID())
-			if err != nil {
-				return err
-			}
-			return a.opsJSON(final)
-		},
-	}
-	addBg(cmd, &bg)
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
-	return cmd
+	}, a.resolveIface, func(f client.Object) string { return "iface " + itoa(f.ID()) }, " and its addresses", "hosting.iface.delete")
 }
 
 func (a *app) ifaceAttachCmd() *cobra.Command {
 	var bg bool
-	cmd := &cobra.Command{
+	cmd := objCmd(&cobra.Command{
 		Use:     "attach IFACE VM",
 		Short:   "Attach a network interface to a virtual machine",
 		Example: "  berth iface attach 7 web1",
 		Args:    exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			f, err := a.resolveIface(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			v, err := a.resolve(ctx, kindVM, args[1], nil)
-			if err != nil {
-				return err
-			}
-			what := "iface " + itoa(f.ID())
-			if f.Int("vm_id") != 0 {
-				return fmt.Errorf("%s is attached to vm %d: detach it first (berth iface detach %d)", what, f.Int("vm_id"), f.ID())
-			}
-			final, err := a.do(ctx, bg, what, what+" attached to vm "+v.Str("hostname"), "hosting.vm.iface_attach", v.ID(), f.ID())
-			if err != nil {
-				return err
-			}
-			return a.opsJSON(final)
-		},
-	}
+	}, a.resolveIface, func(ctx context.Context, _ *cobra.Command, f client.Object, args []string) error {
+		v, err := a.resolve(ctx, kindVM, args[1], nil)
+		if err != nil {
+			return err
+		}
+		what := "iface " + itoa(f.ID())
+		if f.Int("vm_id") != 0 {
+			return fmt.Errorf("%s is attached to vm %d: detach it first (berth iface detach %d)", what, f.Int("vm_id"), f.ID())
+		}
+		return a.act(ctx, bg, what, what+" attached to vm "+v.Str("hostname"), "hosting.vm.iface_attach", v.ID(), f.ID())
+	})
 	addBg(cmd, &bg)
 	return cmd
 }
 
 func (a *app) ifaceDetachCmd() *cobra.Command {
 	var bg bool
-	cmd := &cobra.Command{
+	cmd := objCmd(&cobra.Command{
 		Use:     "detach IFACE",
 		Short:   "Detach a network interface from its virtual machine",
 		Example: "  berth iface detach 7",
 		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			f, err := a.resolveIface(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			what := "iface " + itoa(f.ID())
-			if f.Int("vm_id") == 0 {
-				return fmt.Errorf("%s is not attached", what)
-			}
-			final, err := a.do(ctx, bg, what, what+" detached", "hosting.vm.iface_detach", f.Int("vm_id"), f.ID())
-			if err != nil {
-				return err
-			}
-			return a.opsJSON(final)
-		},
-	}
+	}, a.resolveIface, func(ctx context.Context, _ *cobra.Command, f client.Object, _ []string) error {
+		what := "iface " + itoa(f.ID())
+		if f.Int("vm_id") == 0 {
+			return fmt.Errorf("%s is not attached", what)
+		}
+		return a.act(ctx, bg, what, what+" detached", "hosting.vm.iface_detach", f.Int("vm_id"), f.ID())
+	})
 	addBg(cmd, &bg)
 	return cmd
 }
@@ -367,44 +270,24 @@ func (a *app) ipCmd() *cobra.Command {
 func (a *app) ipListCmd() *cobra.Command {
 	var vm, dc, typ string
 	var version int64
-	cmd := &cobra.Command{
+	cmd := a.listCmd(&cobra.Command{
 		Use:     "list",
 		Short:   "List IP addresses",
 		Example: "  berth ip list\n  berth ip list --vm web1 --version 4",
-		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			f := map[string]any{}
-			if vm != "" {
-				v, err := a.resolve(ctx, kindVM, vm, nil)
-				if err != nil {
-					return err
-				}
-				f["vm_id"] = v.ID()
-			}
-			if dc != "" {
-				d, err := a.resolveDC(ctx, dc)
-				if err != nil {
-					return err
-				}
-				f["datacenter_id"] = d.ID()
-			}
-			if version != 0 {
-				f["version"] = version
-			}
-			if typ != "" {
-				f["type"] = typ
-			}
-			ips, err := a.list(ctx, kindIP, f)
-			if err != nil {
-				return err
-			}
-			if a.asJSON {
-				return a.printJSON(ips)
-			}
+	}, kindIP, func(ctx context.Context) (map[string]any, error) {
+		f := map[string]any{}
+		if version != 0 {
+			f["version"] = version
+		}
+		if typ != "" {
+			f["type"] = typ
+		}
+		return f, a.resolveFilters(ctx, f, idFilter{"vm_id", kindVM, vm}, dcFilter(dc))
+	}, []string{"ID", "IP", "VERSION", "TYPE", "STATE", "IFACE", "VM", "DATACENTER", "REVERSE"}, "no ips",
+		func(ctx context.Context, ips []client.Object) ([][]string, error) {
 			hosts, err := a.vmNames(ctx)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			rows := make([][]string, 0, len(ips))
 			for _, ip := range ips {
@@ -412,9 +295,8 @@ func (a *app) ipListCmd() *cobra.Command {
 					ip.Str("type"), ip.Str("state"), itoa(ip.Int("iface_id")), hosts[ip.Int("vm_id")],
 					a.dcCode(ctx, ip.Int("datacenter_id")), ip.Str("reverse")})
 			}
-			return a.printTable([]string{"ID", "IP", "VERSION", "TYPE", "STATE", "IFACE", "VM", "DATACENTER", "REVERSE"}, rows, "no ips")
-		},
-	}
+			return rows, nil
+		})
 	f := cmd.Flags()
 	f.StringVar(&vm, "vm", "", "only addresses of this VM")
 	f.StringVarP(&dc, "datacenter", "d", "", "only addresses of this datacenter")
@@ -424,63 +306,36 @@ func (a *app) ipListCmd() *cobra.Command {
 }
 
 func (a *app) ipInfoCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:               "info IP",
-		Short:             "Show an IP address",
-		Example:           "  berth ip info 192.0.2.2\n  berth ip info 2001:db8:0:1::2 --json",
-		Args:              exactArgs(1),
-		ValidArgsFunction: a.completer(kindIP),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			ip, err := a.resolve(ctx, kindIP, args[0], nil)
+	return a.infoCmd(kindIP, "info IP", "Show an IP address", "  berth ip info 192.0.2.2\n  berth ip info 2001:db8:0:1::2 --json",
+		func(ctx context.Context, info client.Object) error {
+			hosts, err := a.vmNames(ctx)
 			if err != nil {
 				return err
 			}
-			info, err := a.cl.Info(ctx, "hosting.ip.info", ip.ID())
-			if err != nil {
-				return err
-			}
-			return a.output(info, func() error {
-				hosts, err := a.vmNames(ctx)
-				if err != nil {
-					return err
-				}
-				return a.printInfo([]kv{{"id", itoa(info.ID())}, {"ip", info.Str("ip")},
-					{"version", strconv.FormatInt(info.Int("version"), 10)}, {"type", info.Str("type")},
-					{"state", info.Str("state")}, {"reverse", info.Str("reverse")}, {"iface", itoa(info.Int("iface_id"))},
-					{"vm", hosts[info.Int("vm_id")]}, {"datacenter", a.dcCode(ctx, info.Int("datacenter_id"))},
-					{"bandwidth", fmtBandwidth(info.Float("bandwidth"))}, {"created", fmtTime(info.Time("date_created"))}})
-			})
-		},
-	}
+			return a.printInfo([]kv{{"id", itoa(info.ID())}, {"ip", info.Str("ip")},
+				{"version", strconv.FormatInt(info.Int("version"), 10)}, {"type", info.Str("type")},
+				{"state", info.Str("state")}, {"reverse", info.Str("reverse")}, {"iface", itoa(info.Int("iface_id"))},
+				{"vm", hosts[info.Int("vm_id")]}, {"datacenter", a.dcCode(ctx, info.Int("datacenter_id"))},
+				{"bandwidth", fmtBandwidth(info.Float("bandwidth"))}, {"created", fmtTime(info.Time("date_created"))}})
+		})
 }
 
 func (a *app) ipUpdateCmd() *cobra.Command {
 	var reverse string
 	var bg bool
-	cmd := &cobra.Command{
+	cmd := objCmd(&cobra.Command{
 		Use:               "update IP",
 		Short:             "Set the reverse DNS name of an IP address",
 		Example:           "  berth ip update 192.0.2.2 --reverse web1.example.com.",
 		Args:              exactArgs(1),
 		ValidArgsFunction: a.completer(kindIP),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			ip, err := a.resolve(ctx, kindIP, args[0], nil)
-			if err != nil {
-				return err
-			}
-			if !cmd.Flags().Changed("reverse") {
-				return usagef("nothing to update: pass --reverse")
-			}
-			what := "ip " + ip.Str("ip")
-			final, err := a.do(ctx, bg, what, what+" updated", "hosting.ip.update", ip.ID(), map[string]any{"reverse": reverse})
-			if err != nil {
-				return err
-			}
-			return a.opsJSON(final)
-		},
-	}
+	}, a.resolver(kindIP), func(ctx context.Context, cmd *cobra.Command, ip client.Object, _ []string) error {
+		if !cmd.Flags().Changed("reverse") {
+			return usagef("nothing to update: pass --reverse")
+		}
+		what := "ip " + ip.Str("ip")
+		return a.act(ctx, bg, what, what+" updated", "hosting.ip.update", ip.ID(), map[string]any{"reverse": reverse})
+	})
 	cmd.Flags().StringVar(&reverse, "reverse", "", "reverse DNS name")
 	addBg(cmd, &bg)
 	return cmd

@@ -19,18 +19,19 @@ type kind struct {
 	list   string // hosting.vm.list
 	name   string // the member users name it by: hostname
 	listed string // the command that lists them, for hints
+	info   string // hosting.vm.info
 	fold   bool   // names compare case-insensitively (datacenter codes)
 }
 
 var (
-	kindVM         = kind{noun: "vm", list: "hosting.vm.list", name: "hostname", listed: "berth vm list"}
-	kindDisk       = kind{noun: "disk", list: "hosting.disk.list", name: "name", listed: "berth disk list"}
-	kindVLAN       = kind{noun: "vlan", list: "hosting.vlan.list", name: "name", listed: "berth vlan list"}
-	kindKey        = kind{noun: "ssh key", list: "hosting.ssh.list", name: "name", listed: "berth sshkey list"}
-	kindImage      = kind{noun: "image", list: "hosting.image.list", name: "label", listed: "berth image list"}
+	kindVM         = kind{noun: "vm", list: "hosting.vm.list", name: "hostname", listed: "berth vm list", info: "hosting.vm.info"}
+	kindDisk       = kind{noun: "disk", list: "hosting.disk.list", name: "name", listed: "berth disk list", info: "hosting.disk.info"}
+	kindVLAN       = kind{noun: "vlan", list: "hosting.vlan.list", name: "name", listed: "berth vlan list", info: "hosting.vlan.info"}
+	kindKey        = kind{noun: "ssh key", list: "hosting.ssh.list", name: "name", listed: "berth sshkey list", info: "hosting.ssh.info"}
+	kindImage      = kind{noun: "image", list: "hosting.image.list", name: "label", listed: "berth image list", info: "hosting.image.info"}
 	kindDatacenter = kind{noun: "datacenter", list: "hosting.datacenter.list", name: "dc_code", listed: "berth datacenter list", fold: true}
-	kindIP         = kind{noun: "ip", list: "hosting.ip.list", name: "ip", listed: "berth ip list"}
-	kindIface      = kind{noun: "iface", list: "hosting.iface.list", name: "", listed: "berth iface list"}
+	kindIP         = kind{noun: "ip", list: "hosting.ip.list", name: "ip", listed: "berth ip list", info: "hosting.ip.info"}
+	kindIface      = kind{noun: "iface", list: "hosting.iface.list", name: "", listed: "berth iface list", info: "hosting.iface.info"}
 )
 
 // notFound is the error of a name that matches nothing.

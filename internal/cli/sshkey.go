@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/berth-io/berth/client"
 )
 
 func (a *app) sshkeyCmd() *cobra.Command {
@@ -15,50 +18,23 @@ func (a *app) sshkeyCmd() *cobra.Command {
 }
 
 func (a *app) sshkeyListCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:     "list",
-		Short:   "List stored SSH keys",
-		Example: "  berth sshkey list",
-		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			keys, err := a.list(cmd.Context(), kindKey, nil)
-			if err != nil {
-				return err
+	return a.listCmd(&cobra.Command{Use: "list", Short: "List stored SSH keys", Example: "  berth sshkey list"},
+		kindKey, noFilters, []string{"ID", "NAME", "FINGERPRINT"}, "no ssh keys",
+		func(_ context.Context, keys []client.Object) ([][]string, error) {
+			rows := make([][]string, 0, len(keys))
+			for _, k := range keys {
+				rows = append(rows, []string{itoa(k.ID()), k.Str("name"), k.Str("fingerprint")})
 			}
-			return a.output(keys, func() error {
-				rows := make([][]string, 0, len(keys))
-				for _, k := range keys {
-					rows = append(rows, []string{itoa(k.ID()), k.Str("name"), k.Str("fingerprint")})
-				}
-				return a.printTable([]string{"ID", "NAME", "FINGERPRINT"}, rows, "no ssh keys")
-			})
-		},
-	}
+			return rows, nil
+		})
 }
 
 func (a *app) sshkeyInfoCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:               "info KEY",
-		Short:             "Show a stored SSH key with its value",
-		Example:           "  berth sshkey info laptop",
-		Args:              exactArgs(1),
-		ValidArgsFunction: a.completer(kindKey),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			k, err := a.resolve(ctx, kindKey, args[0], nil)
-			if err != nil {
-				return err
-			}
-			info, err := a.cl.Info(ctx, "hosting.ssh.info", k.ID())
-			if err != nil {
-				return err
-			}
-			return a.output(info, func() error {
-				return a.printInfo([]kv{{"id", itoa(info.ID())}, {"name", info.Str("name")},
-					{"fingerprint", info.Str("fingerprint")}, {"value", info.Str("value")}})
-			})
-		},
-	}
+	return a.infoCmd(kindKey, "info KEY", "Show a stored SSH key with its value", "  berth sshkey info laptop",
+		func(_ context.Context, info client.Object) error {
+			return a.printInfo([]kv{{"id", itoa(info.ID())}, {"name", info.Str("name")},
+				{"fingerprint", info.Str("fingerprint")}, {"value", info.Str("value")}})
+		})
 }
 
 func (a *app) sshkeyCreateCmd() *cobra.Command {
@@ -108,28 +84,22 @@ func (a *app) sshkeyCreateCmd() *cobra.Command {
 
 func (a *app) sshkeyDeleteCmd() *cobra.Command {
 	var yes bool
-	cmd := &cobra.Command{
+	cmd := objCmd(&cobra.Command{
 		Use:               "delete KEY",
 		Short:             "Delete a stored SSH key (VMs keep the keys they were created with)",
 		Example:           "  berth sshkey delete laptop --yes",
 		Args:              exactArgs(1),
 		ValidArgsFunction: a.completer(kindKey),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			k, err := a.resolve(ctx, kindKey, args[0], nil)
-			if err != nil {
-				return err
-			}
-			if err := a.confirm(ctx, "delete ssh key "+k.Str("name")+"?", yes); err != nil {
-				return err
-			}
-			if _, err := a.cl.Call(ctx, "hosting.ssh.delete", k.ID()); err != nil {
-				return fmt.Errorf("delete ssh key %s: %s", k.Str("name"), a.describe(err))
-			}
-			fmt.Fprintf(a.stderr, "ssh key %s deleted\n", k.Str("name"))
-			return nil
-		},
-	}
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	}, a.resolver(kindKey), func(ctx context.Context, _ *cobra.Command, k client.Object, _ []string) error {
+		if err := a.confirm(ctx, "delete ssh key "+k.Str("name")+"?", yes); err != nil {
+			return err
+		}
+		if _, err := a.cl.Call(ctx, "hosting.ssh.delete", k.ID()); err != nil {
+			return fmt.Errorf("delete ssh key %s: %s", k.Str("name"), a.describe(err))
+		}
+		fmt.Fprintf(a.stderr, "ssh key %s deleted\n", k.Str("name"))
+		return nil
+	})
+	addYes(cmd, &yes)
 	return cmd
 }

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/berth-io/berth/client"
 )
 
 func (a *app) vlanCmd() *cobra.Command {
@@ -15,92 +18,61 @@ func (a *app) vlanCmd() *cobra.Command {
 
 func (a *app) vlanListCmd() *cobra.Command {
 	var dc string
-	cmd := &cobra.Command{
+	cmd := a.listCmd(&cobra.Command{
 		Use:     "list",
 		Short:   "List VLANs",
 		Example: "  berth vlan list\n  berth vlan list --datacenter FR-SD5",
-		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			f := map[string]any{}
-			if dc != "" {
-				d, err := a.resolveDC(ctx, dc)
-				if err != nil {
-					return err
-				}
-				f["datacenter_id"] = d.ID()
+	}, kindVLAN, func(ctx context.Context) (map[string]any, error) {
+		f := map[string]any{}
+		return f, a.resolveFilters(ctx, f, dcFilter(dc))
+	}, []string{"ID", "NAME", "SUBNET", "GATEWAY", "STATE", "DATACENTER"}, "no vlans",
+		func(ctx context.Context, vlans []client.Object) ([][]string, error) {
+			rows := make([][]string, 0, len(vlans))
+			for _, v := range vlans {
+				rows = append(rows, []string{itoa(v.ID()), v.Str("name"), v.Str("subnet"), v.Str("gateway"), v.Str("state"),
+					a.dcCode(ctx, v.Int("datacenter_id"))})
 			}
-			vlans, err := a.list(ctx, kindVLAN, f)
-			if err != nil {
-				return err
-			}
-			return a.output(vlans, func() error {
-				rows := make([][]string, 0, len(vlans))
-				for _, v := range vlans {
-					rows = append(rows, []string{itoa(v.ID()), v.Str("name"), v.Str("subnet"), v.Str("gateway"), v.Str("state"),
-						a.dcCode(ctx, v.Int("datacenter_id"))})
-				}
-				return a.printTable([]string{"ID", "NAME", "SUBNET", "GATEWAY", "STATE", "DATACENTER"}, rows, "no vlans")
-			})
-		},
-	}
+			return rows, nil
+		})
 	cmd.Flags().StringVarP(&dc, "datacenter", "d", "", "only VLANs of this datacenter")
 	return cmd
 }
 
 func (a *app) vlanInfoCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:               "info VLAN",
-		Short:             "Show a VLAN and the addresses in it",
-		Example:           "  berth vlan info lan1",
-		Args:              exactArgs(1),
-		ValidArgsFunction: a.completer(kindVLAN),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			v, err := a.resolve(ctx, kindVLAN, args[0], nil)
+	return a.infoCmd(kindVLAN, "info VLAN", "Show a VLAN and the addresses in it", "  berth vlan info lan1",
+		func(ctx context.Context, info client.Object) error {
+			dc := info.Obj("datacenter").Str("dc_code")
+			if dc == "" {
+				dc = a.dcCode(ctx, info.Int("datacenter_id"))
+			}
+			l := vlanLines(info, dc)
+			ifaces, err := a.list(ctx, kindIface, map[string]any{"vlan_id": info.ID()})
 			if err != nil {
 				return err
 			}
-			info, err := a.cl.Info(ctx, "hosting.vlan.info", v.ID())
+			hosts, err := a.vmNames(ctx)
 			if err != nil {
 				return err
 			}
-			return a.output(info, func() error {
-				dc := info.Obj("datacenter").Str("dc_code")
-				if dc == "" {
-					dc = a.dcCode(ctx, info.Int("datacenter_id"))
+			ips, err := a.list(ctx, kindIP, nil)
+			if err != nil {
+				return err
+			}
+			for _, f := range ifaces {
+				on := "free"
+				if h := hosts[f.Int("vm_id")]; h != "" {
+					on = "vm " + h
 				}
-				l := []kv{{"id", itoa(info.ID())}, {"name", info.Str("name")}, {"subnet", info.Str("subnet")},
-					{"gateway", info.Str("gateway")}, {"state", info.Str("state")}, {"datacenter", dc}}
-				ifaces, err := a.list(ctx, kindIface, map[string]any{"vlan_id": v.ID()})
-				if err != nil {
-					return err
-				}
-				hosts, err := a.vmNames(ctx)
-				if err != nil {
-					return err
-				}
-				ips, err := a.list(ctx, kindIP, nil)
-				if err != nil {
-					return err
-				}
-				for _, f := range ifaces {
-					var addrs []string
-					for _, ip := range ips {
-						if ip.Int("iface_id") == f.ID() && ip.Str("ip") != "" {
-							addrs = append(addrs, ip.Str("ip"))
-						}
-					}
-					on := "free"
-					if h := hosts[f.Int("vm_id")]; h != "" {
-						on = "vm " + h
-					}
-					l = append(l, kv{"iface", fmt.Sprintf("%d %s (%s)", f.ID(), strings.Join(addrs, " "), on)})
-				}
-				return a.printInfo(l)
-			})
-		},
-	}
+				l = append(l, kv{"iface", fmt.Sprintf("%d %s (%s)", f.ID(), strings.Join(ifaceAddrs(ips, f.ID()), " "), on)})
+			}
+			return a.printInfo(l)
+		})
+}
+
+// vlanLines is the info block of a VLAN in datacenter dc.
+func vlanLines(v client.Object, dc string) []kv {
+	return []kv{{"id", itoa(v.ID())}, {"name", v.Str("name")}, {"subnet", v.Str("subnet")},
+		{"gateway", v.Str("gateway")}, {"state", v.Str("state")}, {"datacenter", dc}}
 }
 
 func (a *app) vlanCreateCmd() *cobra.Command {
@@ -135,8 +107,7 @@ func (a *app) vlanCreateCmd() *cobra.Command {
 			}
 			fmt.Fprintf(a.stderr, "vlan %s created in %s\n", args[0], d.Str("dc_code"))
 			return a.output(info, func() error {
-				return a.printInfo([]kv{{"id", itoa(info.ID())}, {"name", info.Str("name")}, {"subnet", info.Str("subnet")},
-					{"gateway", info.Str("gateway")}, {"state", info.Str("state")}, {"datacenter", d.Str("dc_code")}})
+				return a.printInfo(vlanLines(info, d.Str("dc_code")))
 			})
 		},
 	}
@@ -151,36 +122,26 @@ func (a *app) vlanCreateCmd() *cobra.Command {
 func (a *app) vlanUpdateCmd() *cobra.Command {
 	var name, gateway string
 	var bg bool
-	cmd := &cobra.Command{
+	cmd := objCmd(&cobra.Command{
 		Use:               "update VLAN",
 		Short:             "Rename a VLAN or change its gateway",
 		Example:           "  berth vlan update lan1 --name backend\n  berth vlan update lan1 --gateway 192.168.1.254",
 		Args:              exactArgs(1),
 		ValidArgsFunction: a.completer(kindVLAN),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			v, err := a.resolve(ctx, kindVLAN, args[0], nil)
-			if err != nil {
-				return err
-			}
-			spec := map[string]any{}
-			if cmd.Flags().Changed("name") {
-				spec["name"] = name
-			}
-			if cmd.Flags().Changed("gateway") {
-				spec["gateway"] = gateway
-			}
-			if len(spec) == 0 {
-				return usagef("nothing to update: pass --name or --gateway")
-			}
-			what := "vlan " + v.Str("name")
-			final, err := a.do(ctx, bg, what, what+" updated", "hosting.vlan.update", v.ID(), spec)
-			if err != nil {
-				return err
-			}
-			return a.opsJSON(final)
-		},
-	}
+	}, a.resolver(kindVLAN), func(ctx context.Context, cmd *cobra.Command, v client.Object, _ []string) error {
+		spec := map[string]any{}
+		if cmd.Flags().Changed("name") {
+			spec["name"] = name
+		}
+		if cmd.Flags().Changed("gateway") {
+			spec["gateway"] = gateway
+		}
+		if len(spec) == 0 {
+			return usagef("nothing to update: pass --name or --gateway")
+		}
+		what := "vlan " + v.Str("name")
+		return a.act(ctx, bg, what, what+" updated", "hosting.vlan.update", v.ID(), spec)
+	})
 	cmd.Flags().StringVar(&name, "name", "", "new name")
 	cmd.Flags().StringVar(&gateway, "gateway", "", "new gateway address")
 	addBg(cmd, &bg)
@@ -188,31 +149,10 @@ func (a *app) vlanUpdateCmd() *cobra.Command {
 }
 
 func (a *app) vlanDeleteCmd() *cobra.Command {
-	var bg, yes bool
-	cmd := &cobra.Command{
+	return a.deleteCmd(&cobra.Command{
 		Use:               "delete VLAN",
 		Short:             "Delete a VLAN (it must have no iface left)",
 		Example:           "  berth vlan delete lan1 --yes",
-		Args:              exactArgs(1),
 		ValidArgsFunction: a.completer(kindVLAN),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			v, err := a.resolve(ctx, kindVLAN, args[0], nil)
-			if err != nil {
-				return err
-			}
-			what := "vlan " + v.Str("name")
-			if err := a.confirm(ctx, "delete "+what+"?", yes); err != nil {
-				return err
-			}
-			final, err := a.do(ctx, bg, what, what+" deleted", "hosting.vlan.delete", v.ID())
-			if err != nil {
-				return err
-			}
-			return a.opsJSON(final)
-		},
-	}
-	addBg(cmd, &bg)
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
-	return cmd
+	}, a.resolver(kindVLAN), func(v client.Object) string { return "vlan " + v.Str("name") }, "", "hosting.vlan.delete")
 }

@@ -27,36 +27,23 @@ func (a *app) vmCmd() *cobra.Command {
 
 func (a *app) vmListCmd() *cobra.Command {
 	var state, dc string
-	cmd := &cobra.Command{
+	cmd := a.listCmd(&cobra.Command{
 		Use:   "list",
 		Short: "List virtual machines",
 		Example: `  berth vm list
   berth vm list --state running --datacenter FR-SD5
   berth vm list --json | jq -r '.[].hostname'`,
-		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			f := map[string]any{}
-			if state != "" {
-				f["state"] = state
-			}
-			if dc != "" {
-				d, err := a.resolveDC(ctx, dc)
-				if err != nil {
-					return err
-				}
-				f["datacenter_id"] = d.ID()
-			}
-			vms, err := a.list(ctx, kindVM, f)
-			if err != nil {
-				return err
-			}
-			if a.asJSON {
-				return a.printJSON(vms)
-			}
+	}, kindVM, func(ctx context.Context) (map[string]any, error) {
+		f := map[string]any{}
+		if state != "" {
+			f["state"] = state
+		}
+		return f, a.resolveFilters(ctx, f, dcFilter(dc))
+	}, []string{"ID", "HOSTNAME", "STATE", "DATACENTER", "CORES", "MEMORY", "IPV4", "IPV6"}, "no vms",
+		func(ctx context.Context, vms []client.Object) ([][]string, error) {
 			ips, err := a.list(ctx, kindIP, nil)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			rows := make([][]string, 0, len(vms))
 			for _, v := range vms {
@@ -64,9 +51,8 @@ func (a *app) vmListCmd() *cobra.Command {
 				rows = append(rows, []string{itoa(v.ID()), v.Str("hostname"), v.Str("state"), a.dcCode(ctx, v.Int("datacenter_id")),
 					strconv.FormatInt(v.Int("cores"), 10), fmtSize(v.Int("memory")), v4, v6})
 			}
-			return a.printTable([]string{"ID", "HOSTNAME", "STATE", "DATACENTER", "CORES", "MEMORY", "IPV4", "IPV6"}, rows, "no vms")
-		},
-	}
+			return rows, nil
+		})
 	cmd.Flags().StringVar(&state, "state", "", "only VMs in this state (running, halted, being_created…)")
 	cmd.Flags().StringVarP(&dc, "datacenter", "d", "", "only VMs of this datacenter (code or id)")
 	return cmd
@@ -98,31 +84,8 @@ func firstIPs(ips []client.Object, vmID int64) (v4, v6 string) {
 }
 
 func (a *app) vmInfoCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "info VM",
-		Short: "Show a virtual machine, its disks and addresses",
-		Example: `  berth vm info web1
-  berth vm info 42 --json`,
-		Args:              exactArgs(1),
-		ValidArgsFunction: a.completer(kindVM),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			info, err := a.vmInfo(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return a.output(info, func() error { return a.printVM(ctx, info) })
-		},
-	}
-}
-
-// vmInfo resolves a VM and returns hosting.vm.info.
-func (a *app) vmInfo(ctx context.Context, arg string) (client.Object, error) {
-	v, err := a.resolve(ctx, kindVM, arg, nil)
-	if err != nil {
-		return nil, err
-	}
-	return a.cl.Info(ctx, "hosting.vm.info", v.ID())
+	return a.infoCmd(kindVM, "info VM", "Show a virtual machine, its disks and addresses", `  berth vm info web1
+  berth vm info 42 --json`, a.printVM)
 }
 
 // printVM prints a vm.info struct as key : value blocks: the VM, each disk, each iface.
@@ -181,34 +144,17 @@ func ifaceLines(f client.Object) []kv {
 // vmActionCmd is start, stop or reboot of one or more VMs.
 func (a *app) vmActionCmd(verb, short, method, past string) *cobra.Command {
 	var bg bool
-	cmd := &cobra.Command{
-		Use:               verb + " VM...",
-		Short:             short,
-		Example:           fmt.Sprintf("  berth vm %s web1\n  berth vm %s web1 web2 --bg", verb, verb),
-		Args:              minArgs(1),
-		ValidArgsFunction: a.completer(kindVM),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			vms, err := a.resolveAll(ctx, kindVM, args)
-			if err != nil {
-				return err
-			}
-			var ops []client.Object
-			for _, v := range vms {
-				o, err := a.cl.Do(ctx, method, v.ID())
-				if err != nil {
-					return fmt.Errorf("%s vm %s: %s", verb, v.Str("hostname"), a.describe(err))
-				}
-				ops = append(ops, o...)
-			}
-			final, err := a.follow(ctx, "vm "+names(vms, "hostname"), ops, bg)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stderr, "vm %s %s\n", names(vms, "hostname"), past)
-			return a.opsJSON(final)
-		},
-	}
+	cmd := a.objsCmd(&cobra.Command{
+		Use:     verb + " VM...",
+		Short:   short,
+		Example: fmt.Sprintf("  berth vm %s web1\n  berth vm %s web1 web2 --bg", verb, verb),
+	}, kindVM, func(ctx context.Context, vms []client.Object, who string) error {
+		ops, err := a.doEach(ctx, kindVM, verb, method, vms)
+		if err != nil {
+			return err
+		}
+		return a.finish(ctx, "vm "+who, "vm "+who+" "+past, ops, bg)
+	})
 	addBg(cmd, &bg)
 	return cmd
 }
@@ -244,58 +190,40 @@ func names(l []client.Object, key string) string {
 
 func (a *app) vmDeleteCmd() *cobra.Command {
 	var bg, yes bool
-	cmd := &cobra.Command{
+	cmd := a.objsCmd(&cobra.Command{
 		Use:   "delete VM...",
 		Short: "Delete virtual machines (with their system disk and first iface)",
 		Long: `delete stops each running VM, then deletes it. The API deletes the VM's system disk
 (position 0) and its first iface with it; other disks and ifaces are detached and kept.`,
 		Example: `  berth vm delete web1
   berth vm delete web1 web2 --yes`,
-		Args:              minArgs(1),
-		ValidArgsFunction: a.completer(kindVM),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			vms, err := a.resolveAll(ctx, kindVM, args)
-			if err != nil {
+	}, kindVM, func(ctx context.Context, vms []client.Object, who string) error {
+		if err := a.confirm(ctx, fmt.Sprintf("delete vm %s and its system disk?", who), yes); err != nil {
+			return err
+		}
+		var running []client.Object
+		for _, v := range vms {
+			if v.Str("state") == api.VMRunning {
+				running = append(running, v)
+			}
+		}
+		stops, err := a.doEach(ctx, kindVM, "stop", "hosting.vm.stop", running)
+		if err != nil {
+			return err
+		}
+		if len(stops) > 0 {
+			if _, err := a.follow(ctx, "stopping "+who, stops, false); err != nil {
 				return err
 			}
-			who := names(vms, "hostname")
-			if err := a.confirm(ctx, fmt.Sprintf("delete vm %s and its system disk?", who), yes); err != nil {
-				return err
-			}
-			var stops []client.Object
-			for _, v := range vms {
-				if v.Str("state") == api.VMRunning {
-					o, err := a.cl.Do(ctx, "hosting.vm.stop", v.ID())
-					if err != nil {
-						return fmt.Errorf("stop vm %s: %s", v.Str("hostname"), a.describe(err))
-					}
-					stops = append(stops, o...)
-				}
-			}
-			if len(stops) > 0 {
-				if _, err := a.follow(ctx, "stopping "+who, stops, false); err != nil {
-					return err
-				}
-			}
-			var ops []client.Object
-			for _, v := range vms {
-				o, err := a.cl.Do(ctx, "hosting.vm.delete", v.ID())
-				if err != nil {
-					return fmt.Errorf("delete vm %s: %s", v.Str("hostname"), a.describe(err))
-				}
-				ops = append(ops, o...)
-			}
-			final, err := a.follow(ctx, "deleting vm "+who, ops, bg)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stderr, "vm %s deleted\n", who)
-			return a.opsJSON(final)
-		},
-	}
+		}
+		ops, err := a.doEach(ctx, kindVM, "delete", "hosting.vm.delete", vms)
+		if err != nil {
+			return err
+		}
+		return a.finish(ctx, "deleting vm "+who, "vm "+who+" deleted", ops, bg)
+	})
 	addBg(cmd, &bg)
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	addYes(cmd, &yes)
 	return cmd
 }
 
@@ -317,7 +245,7 @@ func (a *app) vmUpdateCmd() *cobra.Command {
 	var bg, yes, console bool
 	var memory, maxMemory, password, hostname string
 	var cores int64
-	cmd := &cobra.Command{
+	cmd := objCmd(&cobra.Command{
 		Use:   "update VM",
 		Short: "Change memory, cores, console, hostname or password of a virtual machine",
 		Long: `update changes a VM. Memory and cores change live up to the VM's max memory; when the new
@@ -329,72 +257,62 @@ which reboots a running VM: berth asks first on a terminal (--yes skips the ques
   berth vm update web1 --hostname web2`,
 		Args:              exactArgs(1),
 		ValidArgsFunction: a.completer(kindVM),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			fl := cmd.Flags()
-			v, err := a.resolve(ctx, kindVM, args[0], nil)
+	}, a.resolver(kindVM), func(ctx context.Context, cmd *cobra.Command, v client.Object, _ []string) error {
+		fl := cmd.Flags()
+		spec := map[string]any{}
+		reboot := false
+		if fl.Changed("memory") {
+			mem, err := parseSize(memory)
 			if err != nil {
-				return err
+				return usagef("--memory: %v", err)
 			}
-			spec := map[string]any{}
-			reboot := false
-			if fl.Changed("memory") {
-				mem, err := parseSize(memory)
+			spec["memory"] = mem
+			if !fl.Changed("max-memory") && mem > v.Int("vm_max_memory") {
+				need, err := neededMaxMemory(mem)
 				if err != nil {
-					return usagef("--memory: %v", err)
-				}
-				spec["memory"] = mem
-				if !fl.Changed("max-memory") && mem > v.Int("vm_max_memory") {
-					need, err := neededMaxMemory(mem)
-					if err != nil {
-						return err
-					}
-					spec["vm_max_memory"] = need
-				}
-			}
-			if fl.Changed("max-memory") {
-				mm, err := parseSize(maxMemory)
-				if err != nil {
-					return usagef("--max-memory: %v", err)
-				}
-				if !slices.Contains(maxMemoryChoices, mm) {
-					return usagef("--max-memory must be 2G, 4G, 8G, 16G or 24G")
-				}
-				spec["vm_max_memory"] = mm
-			}
-			if mm, ok := spec["vm_max_memory"].(int64); ok && mm != v.Int("vm_max_memory") {
-				reboot = v.Str("state") == api.VMRunning
-			}
-			if fl.Changed("cores") {
-				spec["cores"] = cores
-			}
-			if fl.Changed("console") {
-				spec["console"] = console
-			}
-			if fl.Changed("password") {
-				spec["password"] = password
-			}
-			if fl.Changed("hostname") {
-				spec["hostname"] = hostname
-			}
-			if len(spec) == 0 {
-				return usagef("nothing to update: pass --memory, --cores, --max-memory, --console, --hostname or --password")
-			}
-			name := v.Str("hostname")
-			if reboot {
-				q := fmt.Sprintf("reboot vm %s to raise its max memory to %s?", name, fmtSize(spec["vm_max_memory"].(int64)))
-				if err := a.confirm(ctx, q, yes); err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stderr, "vm %s: max memory %s → %s (reboot)\n", name, fmtSize(v.Int("vm_max_memory")), fmtSize(spec["vm_max_memory"].(int64)))
+				spec["vm_max_memory"] = need
 			}
-			final, err := a.do(ctx, bg, "vm "+name, "vm "+name+" updated", "hosting.vm.update", v.ID(), spec)
+		}
+		if fl.Changed("max-memory") {
+			mm, err := parseSize(maxMemory)
 			if err != nil {
+				return usagef("--max-memory: %v", err)
+			}
+			if !slices.Contains(maxMemoryChoices, mm) {
+				return usagef("--max-memory must be 2G, 4G, 8G, 16G or 24G")
+			}
+			spec["vm_max_memory"] = mm
+		}
+		if mm, ok := spec["vm_max_memory"].(int64); ok && mm != v.Int("vm_max_memory") {
+			reboot = v.Str("state") == api.VMRunning
+		}
+		if fl.Changed("cores") {
+			spec["cores"] = cores
+		}
+		if fl.Changed("console") {
+			spec["console"] = console
+		}
+		if fl.Changed("password") {
+			spec["password"] = password
+		}
+		if fl.Changed("hostname") {
+			spec["hostname"] = hostname
+		}
+		if len(spec) == 0 {
+			return usagef("nothing to update: pass --memory, --cores, --max-memory, --console, --hostname or --password")
+		}
+		name := v.Str("hostname")
+		if reboot {
+			q := fmt.Sprintf("reboot vm %s to raise its max memory to %s?", name, fmtSize(spec["vm_max_memory"].(int64)))
+			if err := a.confirm(ctx, q, yes); err != nil {
 				return err
 			}
-			return a.opsJSON(final)
-		},
-	}
+			fmt.Fprintf(a.stderr, "vm %s: max memory %s → %s (reboot)\n", name, fmtSize(v.Int("vm_max_memory")), fmtSize(spec["vm_max_memory"].(int64)))
+		}
+		return a.act(ctx, bg, "vm "+name, "vm "+name+" updated", "hosting.vm.update", v.ID(), spec)
+	})
 	f := cmd.Flags()
 	f.StringVarP(&memory, "memory", "m", "", "memory, in MB or with a unit (768, 1G)")
 	f.StringVar(&maxMemory, "max-memory", "", "vm_max_memory: 2G, 4G, 8G, 16G or 24G (reboots a running VM)")
