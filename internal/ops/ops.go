@@ -215,7 +215,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		if api.Terminal(op.Step) {
 			return nil
 		}
-		pending, err := tx.PendingBefore(op)
+		pending, err := tx.PendingBefore(waitsFor(op))
 		if err != nil {
 			return err
 		}
@@ -299,3 +299,15 @@ func LastError(err error) string {
 // ErrWait, returned by Handler.Begin, makes the operation wait for another one (on an
 // object it depends on) and look again shortly.
 var ErrWait = errors.New("waiting for another operation")
+
+// waitsFor is what an operation waits for: the older operations on its objects. A disk or
+// iface being created for a new VM (vm.create_from) needs only its own object, not the
+// VM's other parts: they are made in parallel, and vm_create waits for both.
+func waitsFor(op *store.Operation) *store.Operation {
+	if op.Type != DiskCreate && op.Type != IfaceCreate {
+		return op
+	}
+	o := *op
+	o.VMID = 0
+	return &o
+}
