@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 // Main runs berthd's command line and returns its exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	tuneGC()
 	root := &cobra.Command{Use: "berthd", Short: "Berth: a self-hosted control plane speaking the Gandi Hosting API", SilenceUsage: true, SilenceErrors: true}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -289,4 +291,17 @@ func withDaemon(ctx context.Context, load func() (config.Config, error), role Ro
 	}
 	defer d.st.Close()
 	return fn(ctx, d)
+}
+
+// tuneGC trades memory for CPU: a control plane's live heap is small (tens of MB with
+// 10,000 VMs stored) and its requests allocate a lot, so collecting at 5× the live heap
+// instead of 2× saves much CPU (bench/api: vm.info about 1.5× faster), while the soft limit
+// keeps the heap from growing far. GOGC and GOMEMLIMIT, when set, win.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(256 << 20)
+	}
 }
