@@ -83,8 +83,14 @@ func FaultCause(f Fault) string {
 
 // Call calls method with the API key first, then params.
 func (c *Client) Call(ctx context.Context, method string, params ...any) (any, error) {
+	return c.CallRaw(ctx, method, append([]any{c.Key}, params...)...)
+}
+
+// CallRaw calls method with params as they are: the caller passes the API key itself
+// (or none, for system.* methods).
+func (c *Client) CallRaw(ctx context.Context, method string, params ...any) (any, error) {
 	var body bytes.Buffer
-	if err := xmlrpc.EncodeCall(&body, method, append([]any{c.Key}, params...)...); err != nil {
+	if err := xmlrpc.EncodeCall(&body, method, params...); err != nil {
 		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, &body)

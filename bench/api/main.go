@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/berth-io/berth/bench/internal/proc"
 	"io"
 	"os"
 	"os/exec"
@@ -129,7 +130,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	bin := o.berthd
 	if bin == "" {
 		fmt.Fprintf(out, "building berthd from %s...\n", sourceRev(ctx))
-		if bin, err = buildBerthd(ctx, dir); err != nil {
+		if bin, err = proc.BuildBerthd(ctx, dir, "bench-berth-daemon"); err != nil {
 			return err
 		}
 	}

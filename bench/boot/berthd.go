@@ -1,45 +1,32 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-io/berth/client"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/berth-io/berth/bench/internal/proc"
 	"github.com/berth-io/berth/internal/netdev/linux"
 	"github.com/berth-io/berth/internal/xmlrpc"
 )
-
-// buildBerthd builds cmd/berthd (without the race detector) into dir, as bench-boot-daemon: a
-// `pkill berthd` meant for another berthd on a shared machine does not match it.
-func buildBerthd(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "bench-boot-daemon")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/berth-io/berth/cmd/berthd")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build berthd: %w\n%s", err, out)
-	}
-	return bin, nil
-}
 
 // berthd is a `berthd serve --backend qemu` process.
 type berthd struct {
 	bin, data, images string
 	prefix            string // of its network namespaces
-	cmd               *exec.Cmd
-	done              chan error
+	p                 *proc.Proc
 	url               string // http://127.0.0.1:PORT/xmlrpc/
-	log               *os.File
 }
 
 // flags are the flags every berthd command of the bench gets.
@@ -63,88 +50,28 @@ func (b *berthd) account(ctx context.Context, h string) (string, error) {
 	return strings.TrimSpace(lines[len(lines)-1]), nil
 }
 
-var apiLine = regexp.MustCompile(`API at (http://\S+/xmlrpc/)`)
-
-// start runs berthd on 127.0.0.1 and waits for its "API at" line. Its log goes to
-// berthd.log in the data directory. It runs in its own process group, so that a ^C reaches
-// the bench only, which then stops it.
+// start runs berthd on 127.0.0.1 and waits up to 2 minutes for its "API at" line. Its log
+// goes to berthd.log in the data directory.
 func (b *berthd) start(ctx context.Context) error {
 	if err := os.MkdirAll(b.data, 0o750); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(filepath.Join(b.data, "berthd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p, m, err := proc.Start("berthd", b.bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, b.flags()...),
+		filepath.Join(b.data, "berthd.log"), proc.APILine, 2*time.Minute)
+	b.p = p
 	if err != nil {
-		return fmt.Errorf("berthd log: %w", err)
+		_ = b.stop()
+		return err
 	}
-	b.log = logf
-	cmd := exec.Command(b.bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, b.flags()...)...)
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		logf.Close()
-		return fmt.Errorf("berthd stdout: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start berthd: %w", err)
-	}
-	b.cmd, b.done = cmd, make(chan error, 1)
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := apiLine.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-		b.done <- cmd.Wait()
-	}()
-	select {
-	case b.url = <-found:
-		return nil
-	case err := <-b.done:
-		b.cmd = nil
-		logf.Close()
-		return fmt.Errorf("berthd exited before serving (%v); see %s", err, logf.Name())
-	case <-time.After(2 * time.Minute):
-	case <-ctx.Done():
-	}
-	_ = b.stop()
-	return fmt.Errorf("berthd did not serve within 2 minutes; see %s", logf.Name())
+	b.url = m[1]
+	return nil
 }
 
 // stop sends SIGTERM, waits up to 30 s, then kills. A berthd that already died is an error.
-func (b *berthd) stop() error {
-	if b.cmd == nil {
-		return nil
-	}
-	defer func() { b.cmd = nil; b.log.Close() }()
-	select {
-	case err := <-b.done:
-		return fmt.Errorf("berthd died: %v; see %s", err, b.log.Name())
-	default:
-	}
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-b.done:
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			return fmt.Errorf("wait berthd: %w", err)
-		}
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = b.cmd.Process.Kill()
-		<-b.done
-		return errors.New("berthd did not stop within 30s of SIGTERM: killed")
-	}
-}
+func (b *berthd) stop() error { return b.p.Stop() }
 
 // pid is berthd's process id.
-func (b *berthd) pid() int { return b.cmd.Process.Pid }
+func (b *berthd) pid() int { return b.p.Pid() }
 
 // vmDir is the run directory of VM id.
 func (b *berthd) vmDir(id int64) string {
@@ -218,39 +145,20 @@ func waitGone(pid int, d time.Duration) error {
 }
 
 // rpc is an XML-RPC client of berthd.
-type rpc struct {
-	url string
-	hc  *http.Client
-}
+type rpc struct{ c *client.Client }
 
 func newRPC(url string) *rpc {
-	return &rpc{url: url, hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: time.Minute}}
+	c := client.New(url, "")
+	c.HTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: time.Minute}
+	return &rpc{c: c}
 }
 
 // close drops idle connections.
-func (c *rpc) close() { c.hc.CloseIdleConnections() }
+func (c *rpc) close() { c.c.HTTP.CloseIdleConnections() }
 
 // call makes one XML-RPC call and decodes its result; a fault is an error.
 func (c *rpc) call(ctx context.Context, method string, params ...any) (any, error) {
-	var body bytes.Buffer
-	if err := xmlrpc.EncodeCall(&body, method, params...); err != nil {
-		return nil, fmt.Errorf("encode %s: %w", method, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, &body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "text/xml")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", method, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		return nil, fmt.Errorf("%s: http %d: %s", method, resp.StatusCode, b)
-	}
-	v, err := xmlrpc.DecodeResponse(resp.Body)
+	v, err := c.c.CallRaw(ctx, method, params...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -12,15 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL, for CREATE DATABASE and river_job
 	_ "modernc.org/sqlite"             // SQLite, for river_job
 
+	"github.com/berth-io/berth/bench/internal/proc"
 	"github.com/berth-io/berth/internal/config"
 )
 
@@ -29,17 +27,6 @@ const handle = "bench-scale"
 
 // datacenter is where every VM is created (the agents serve it).
 const datacenter = "FR-SD5"
-
-// buildBerthd builds cmd/berthd (without the race detector) into dir, as bench-scale-daemon: a
-// `pkill berthd` meant for another berthd on a shared machine does not match it.
-func buildBerthd(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "bench-scale-daemon")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/berth-io/berth/cmd/berthd")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build berthd: %w\n%s", err, out)
-	}
-	return bin, nil
-}
 
 // writeConfig writes a berthd configuration file in dir: the default datacenters with IPv4
 // pools big enough for tens of thousands of VMs (RFC 2544 benchmarking space,
@@ -64,101 +51,6 @@ func writeConfig(dir string) (string, error) {
 	return path, nil
 }
 
-// proc is a berthd process (serve or agent).
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan error
-	log  *os.File
-}
-
-var (
-	apiLine   = regexp.MustCompile(`API at (http://\S+/xmlrpc/)`)
-	agentLine = regexp.MustCompile(`berthd: agent \S+ serving`)
-)
-
-// startProc runs bin with args, its stderr to logPath, and waits for a stdout line matching
-// ready; it returns the line's submatches. It runs in its own process group, so that a ^C
-// reaches the bench only, which then stops it.
-func startProc(name, bin string, args []string, logPath string, ready *regexp.Regexp) (*proc, []string, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s log: %w", name, err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		logf.Close()
-		return nil, nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan error, 1), log: logf}
-	found := make(chan []string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := ready.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m:
-				default:
-				}
-			}
-		}
-		p.done <- cmd.Wait()
-	}()
-	select {
-	case m := <-found:
-		return p, m, nil
-	case err := <-p.done:
-		p.done <- err
-		return p, nil, fmt.Errorf("%s exited before serving (%v); see %s", name, err, logPath)
-	case <-time.After(time.Minute):
-		return p, nil, fmt.Errorf("%s did not serve within a minute; see %s", name, logPath)
-	}
-}
-
-// stop sends SIGTERM, waits up to 30 s, then kills. A process that had died is an error.
-func (p *proc) stop() error {
-	if p == nil || p.cmd == nil {
-		return nil
-	}
-	defer func() { p.cmd = nil; p.log.Close() }()
-	select {
-	case err := <-p.done:
-		return fmt.Errorf("%s died: %v; see %s", p.name, err, p.log.Name())
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			return fmt.Errorf("wait %s: %w", p.name, err)
-		}
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("%s did not stop within 30s of SIGTERM: killed", p.name)
-	}
-}
-
-// alive reports an error when the process has exited.
-func (p *proc) alive() error {
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return fmt.Errorf("%s exited: %v; see %s", p.name, err, p.log.Name())
-	default:
-		return nil
-	}
-}
-
 // cluster is one configuration's processes: an all-in-one berthd (db empty), or an API
 // server and agents on one PostgreSQL database.
 type cluster struct {
@@ -166,8 +58,8 @@ type cluster struct {
 	db               string // postgres URL, "" for SQLite
 	simLatency       time.Duration
 	url              string // the API
-	api              *proc
-	agents           []*proc
+	api              *proc.Proc
+	agents           []*proc.Proc
 	pg               *postgres // the server of db, for its CPU use
 }
 
@@ -195,7 +87,7 @@ func (c *cluster) start(ctx context.Context, agents int) (string, error) {
 			return "", err
 		}
 		args := append([]string{"agent", "--host", host, "--datacenter", datacenter}, c.flags(data)...)
-		p, _, err := startProc("agent "+host, c.bin, args, filepath.Join(data, "berthd.log"), agentLine)
+		p, _, err := proc.Start("agent "+host, c.bin, args, filepath.Join(data, "berthd.log"), proc.AgentLine, time.Minute)
 		if p != nil {
 			c.agents = append(c.agents, p)
 		}
@@ -213,7 +105,7 @@ func (c *cluster) start(ctx context.Context, agents int) (string, error) {
 		args = append(args, "--role", "api")
 		name = "berthd serve --role api"
 	}
-	p, m, err := startProc(name, c.bin, args, filepath.Join(c.apiDir(), "berthd.log"), apiLine)
+	p, m, err := proc.Start(name, c.bin, args, filepath.Join(c.apiDir(), "berthd.log"), proc.APILine, time.Minute)
 	c.api = p
 	if err != nil {
 		return "", err
@@ -240,9 +132,9 @@ func (c *cluster) account(ctx context.Context) (string, error) {
 
 // alive reports an error when a process of the cluster has exited.
 func (c *cluster) alive() error {
-	for _, p := range append([]*proc{c.api}, c.agents...) {
+	for _, p := range append([]*proc.Proc{c.api}, c.agents...) {
 		if p != nil {
-			if err := p.alive(); err != nil {
+			if err := p.Alive(); err != nil {
 				return err
 			}
 		}
@@ -252,9 +144,9 @@ func (c *cluster) alive() error {
 
 // stop stops the API server, then the agents. It can be called again.
 func (c *cluster) stop() error {
-	errs := []error{c.api.stop()}
+	errs := []error{c.api.Stop()}
 	for i := len(c.agents) - 1; i >= 0; i-- {
-		errs = append(errs, c.agents[i].stop())
+		errs = append(errs, c.agents[i].Stop())
 	}
 	return errors.Join(errs...)
 }
@@ -406,9 +298,9 @@ type cpuSample struct {
 // agents, and its PostgreSQL server (the postmaster and its children).
 func (c *cluster) cpu() map[int]cpuSample {
 	out := map[int]cpuSample{}
-	add := func(p *proc, group string) {
-		if p != nil && p.cmd != nil {
-			out[p.cmd.Process.Pid] = cpuSample{group, cpuOf(p.cmd.Process.Pid)}
+	add := func(p *proc.Proc, group string) {
+		if pid := p.Pid(); pid != 0 {
+			out[pid] = cpuSample{group, cpuOf(pid)}
 		}
 	}
 	add(c.api, "berthd")

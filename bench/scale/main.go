@@ -37,6 +37,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/berth-io/berth/bench/internal/proc"
 	"io"
 	"os"
 	"os/exec"
@@ -151,7 +152,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	bin := o.berthd
 	if bin == "" {
 		fmt.Fprintf(out, "building berthd from %s...\n", sourceRev(ctx))
-		if bin, err = buildBerthd(ctx, work); err != nil {
+		if bin, err = proc.BuildBerthd(ctx, work, "bench-scale-daemon"); err != nil {
 			return err
 		}
 	}

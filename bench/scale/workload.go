@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/berth-io/berth/client"
 	"io"
 	"net"
 	"net/http"
@@ -15,10 +15,7 @@ import (
 )
 
 // rpc is an XML-RPC client on one keep-alive connection.
-type rpc struct {
-	url string
-	hc  *http.Client
-}
+type rpc struct{ c *client.Client }
 
 func newRPC(url string) *rpc {
 	tr := &http.Transport{
@@ -28,33 +25,17 @@ func newRPC(url string) *rpc {
 		MaxConnsPerHost:     1,
 		IdleConnTimeout:     time.Minute,
 	}
-	return &rpc{url: url, hc: &http.Client{Transport: tr, Timeout: time.Minute}}
+	c := client.New(url, "")
+	c.HTTP = &http.Client{Transport: tr, Timeout: time.Minute}
+	return &rpc{c: c}
 }
 
 // close drops the idle connection.
-func (c *rpc) close() { c.hc.CloseIdleConnections() }
+func (c *rpc) close() { c.c.HTTP.CloseIdleConnections() }
 
 // call makes one XML-RPC call and decodes its result; a fault is an error.
 func (c *rpc) call(ctx context.Context, method string, params ...any) (any, error) {
-	var body bytes.Buffer
-	if err := xmlrpc.EncodeCall(&body, method, params...); err != nil {
-		return nil, fmt.Errorf("encode %s: %w", method, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, &body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "text/xml")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", method, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		return nil, fmt.Errorf("%s: http %d: %s", method, resp.StatusCode, b)
-	}
-	v, err := xmlrpc.DecodeResponse(resp.Body)
+	v, err := c.c.CallRaw(ctx, method, params...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}
