@@ -131,12 +131,31 @@ func (d *Driver) readyOnce(ctx context.Context, id int64, bits byte) (bool, erro
 }
 
 // hotplug is live for an operation that needs the guest's ACPI hotplug events bits:
-// it first waits for the guest to be ready (waitReady), then runs fn under the lock.
+// it waits for the guest to be ready (waitReady), then runs fn under the lock once the
+// guest is still ready there (it may have rebooted in between: then it waits again).
 func (d *Driver) hotplug(ctx context.Context, id int64, op string, bits byte, fn func(context.Context, *vm, *qmp.Client) error) error {
-	if err := d.waitReady(ctx, id, bits); err != nil {
-		return fmt.Errorf("%s vm %d: %w", op, id, err)
+	for attempt := 1; ; attempt++ {
+		if err := d.waitReady(ctx, id, bits); err != nil {
+			return fmt.Errorf("%s vm %d: %w", op, id, err)
+		}
+		again := false
+		err := d.live(ctx, id, op, func(ctx context.Context, v *vm, c *qmp.Client) error {
+			ok, err := guestReady(ctx, c, bits)
+			switch {
+			case err != nil:
+				return err
+			case !ok && attempt < 3:
+				again = true
+				return nil
+			case !ok:
+				return fmt.Errorf("%w: it keeps disabling its acpi %s hotplug events (rebooting?); nothing was changed", errGuestNotReady, gpeName(bits))
+			}
+			return fn(ctx, v, c)
+		})
+		if !again {
+			return err
+		}
 	}
-	return d.live(ctx, id, op, fn)
 }
 
 // unplug removes device id (a PCI device or a DIMM): device_del, then wait for its
