@@ -187,10 +187,11 @@ func unplug(ctx context.Context, c *qmp.Client, id string, bits byte) error {
 			return fmt.Errorf("unplug %s: the guest did not release the device within %s (%d requests); it stays plugged: %w", id, unplugTimeout, sent, ctx.Err())
 		case <-retry.C:
 		}
-		retry.Reset(unplugRetry)
 		if ok, err := guestReady(ctx, c, bits); err != nil || !ok {
-			continue // a rebooting guest: ask again once it is ready
+			retry.Reset(readyPoll) // a rebooting guest: ask again once it is ready
+			continue
 		}
+		retry.Reset(unplugRetry)
 		err := c.Execute(ctx, "device_del", map[string]any{"id": id}, nil)
 		switch {
 		case err == nil:
