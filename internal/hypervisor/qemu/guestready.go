@@ -163,8 +163,8 @@ func (d *Driver) hotplug(ctx context.Context, id int64, op string, bits byte, fn
 // events bits enabled (a guest that rebooted meanwhile lost it), for at most
 // unplugTimeout. On failure the device stays plugged, possibly with a request pending
 // that the guest may still honour later.
-func unplug(ctx context.Context, c *qmp.Client, id string, bits byte) error {
-	ctx, cancel := context.WithTimeout(ctx, unplugTimeout)
+func unplug(parent context.Context, c *qmp.Client, id string, bits byte) error {
+	ctx, cancel := context.WithTimeout(parent, unplugTimeout)
 	defer cancel()
 	deleted, stop := c.Subscribe(func(ev qmp.Event) bool {
 		return ev.Name == "DEVICE_DELETED" && ev.DataString("device") == id
@@ -181,6 +181,9 @@ func unplug(ctx context.Context, c *qmp.Client, id string, bits byte) error {
 			}
 			return nil
 		case <-ctx.Done():
+			if parent.Err() != nil {
+				return fmt.Errorf("unplug %s: %w", id, parent.Err())
+			}
 			if sent == 0 {
 				return fmt.Errorf("unplug %s: %w: it disabled its acpi %s hotplug events (rebooting?); nothing was changed", id, errGuestNotReady, gpeName(bits))
 			}
@@ -199,7 +202,7 @@ func unplug(ctx context.Context, c *qmp.Client, id string, bits byte) error {
 		case isQMPError(err, "DeviceNotFound"):
 			return nil // released between two requests
 		case strings.Contains(err.Error(), "already in the process of unplug"):
-			// Older QEMU: the first request stays pending; wait for it.
+			sent++ // older QEMU: the first request stays pending; wait for it
 		case ctx.Err() != nil:
 		default:
 			return fmt.Errorf("unplug %s: %w", id, err)
