@@ -246,3 +246,21 @@ type VMDetail struct {
 	Ifaces []*Iface
 	IPs    map[int64][]*IP // by iface id, num order
 }
+
+// Event is a row of the events outbox.
+type Event struct {
+	api.Event
+	AccountID int64
+}
+
+// EventLog reads the events outbox, which every Tx write of a tenant object appends to in
+// its own transaction. sqlstore's DB implements it.
+type EventLog interface {
+	// Events returns up to limit events with after < seq <= upto (upto 0: no bound), of
+	// one account or of AllAccounts, in seq order.
+	Events(ctx context.Context, account, after, upto int64, limit int) ([]Event, error)
+	// EventBounds returns the lowest and highest seq stored (0, 0 when empty).
+	EventBounds(ctx context.Context) (oldest, newest int64, err error)
+	// PruneEvents deletes the events older than before, and returns how many.
+	PruneEvents(ctx context.Context, before time.Time) (int64, error)
+}
