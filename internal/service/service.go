@@ -43,6 +43,8 @@ type Service struct {
 
 	authMu sync.Mutex
 	auth   map[string]authEntry // API key → caller, for authTTL
+
+	events *EventHub
 }
 
 // Config holds the service's settings.
@@ -87,7 +89,7 @@ func New(st store.Store, cat *Catalog, cfg Config, log *slog.Logger) *Service {
 	if cfg.ReverseDomain == "" {
 		cfg.ReverseDomain = "berth.invalid"
 	}
-	return &Service{st: st, cat: cat, cfg: cfg, now: time.Now, log: log, auth: map[string]authEntry{}}
+	return &Service{st: st, cat: cat, cfg: cfg, now: time.Now, log: log, auth: map[string]authEntry{}, events: newEventHub(st, log)}
 }
 
 // SetEngine connects the service to the operations engine and the agent (they need the

@@ -264,3 +264,14 @@ type EventLog interface {
 	// PruneEvents deletes the events older than before, and returns how many.
 	PruneEvents(ctx context.Context, before time.Time) (int64, error)
 }
+
+// Sessions keeps the web console's logins (the hash of each cookie token), so that any API
+// server of a cluster accepts them. sqlstore's DB implements it.
+type Sessions interface {
+	// CreateSession stores a session.
+	CreateSession(ctx context.Context, tokenHash string, account int64, expires time.Time) error
+	// SessionAccount returns the account of an unexpired session, or ErrNotFound.
+	SessionAccount(ctx context.Context, tokenHash string, now time.Time) (int64, error)
+	// DeleteSession ends a session, and every expired one.
+	DeleteSession(ctx context.Context, tokenHash string, now time.Time) error
+}

@@ -12,5 +12,13 @@ CREATE TABLE events (
 );
 CREATE INDEX events_account_seq ON events (account_id, seq);
 
+-- sessions are the web console's logins: the hash of a random cookie token.
+CREATE TABLE web_sessions (
+  token_hash TEXT PRIMARY KEY,
+  account_id BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+
 -- +goose Down
+DROP TABLE web_sessions;
 DROP TABLE events;
