@@ -85,7 +85,7 @@ func (h *EventHub) Run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			h.closeAll()
+			h.CloseAll()
 			return
 		case <-t.C:
 		case <-prune.C:
@@ -175,7 +175,8 @@ func (h *EventHub) drop(sub *EventSub) {
 	}
 }
 
-func (h *EventHub) closeAll() {
+// CloseAll ends every subscription (at shutdown: streams end, clients reconnect elsewhere).
+func (h *EventHub) CloseAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, m := range h.subs {
