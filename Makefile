@@ -70,8 +70,8 @@ bench: deps images
 	go run ./bench/scale
 
 # Dev only: refresh the web console's vendored assets from the npm versions pinned in
-# internal/web/vendor/package-lock.json, and their vendor.sum (make run needs no npm).
-WEBV := internal/web/vendor
+# internal/web/npm/package-lock.json, and their vendor.sum (make run needs no npm).
+WEBV := internal/web/npm
 web-vendor:
 	cd $(WEBV) && npm ci --no-audit --no-fund
 	cp $(WEBV)/node_modules/htmx.org/dist/htmx.min.js $(WEBV)/node_modules/htmx-ext-sse/dist/sse.min.js \

@@ -9,7 +9,7 @@ import (
 )
 
 // TestVendorSum checks the vendored browser assets against static/vendor.sum, which
-// `make web-vendor` writes from the npm packages pinned in vendor/package-lock.json.
+// `make web-vendor` writes from the npm packages pinned in npm/package-lock.json.
 func TestVendorSum(t *testing.T) {
 	sum, err := fs.ReadFile(staticFS, "static/vendor.sum")
 	if err != nil {
