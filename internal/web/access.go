@@ -95,7 +95,7 @@ func (s *Server) banners(w http.ResponseWriter, r *http.Request, c *service.Call
 		if tr.Ended.IsZero() && tr.Warned {
 			out = append(out, fmt.Sprintf("Your free trial ends on %s (%s left): its %d unused credits go with it, and servers stop "+
 				"when no credits are left. Buy credits on the Account page to keep them running.",
-				tr.Expires.UTC().Format("2 Jan 2006 15:04 MST"), time.Until(tr.Expires).Round(time.Hour), tr.CreditsLeft))
+				tr.Expires.UTC().Format("2 Jan 2006 15:04 MST"), untilText(time.Until(tr.Expires)), tr.CreditsLeft))
 		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -137,4 +137,18 @@ func (s *Server) trialRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, nil, "trial", "Request a trial", trialForm{Done: true, Email: f.Email})
+}
+
+// untilText says how long is left, in hours or days.
+func untilText(d time.Duration) string {
+	switch h := int(d.Round(time.Hour) / time.Hour); {
+	case h < 1:
+		return "less than an hour"
+	case h == 1:
+		return "1 hour"
+	case h < 48:
+		return fmt.Sprintf("%d hours", h)
+	default:
+		return fmt.Sprintf("%d days", h/24)
+	}
 }
