@@ -217,6 +217,8 @@ type Host struct {
 	State        string // up or down
 	Heartbeat    time.Time
 	Started      time.Time
+	VTEPAddr     string // underlay address of its VXLAN tunnels, "" without an overlay
+	InternalURL  string // its internal listener (console, disk copies), "" without one
 }
 
 // Host states.
