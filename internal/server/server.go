@@ -56,6 +56,8 @@ type Daemon struct {
 	agent  *agent.Agent
 	nets   *networks
 	hostDC int64
+	// internalURL is where API servers reach this agent (console), "" without a listener.
+	internalURL string
 	http   *http.Server
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -127,6 +129,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		if d.be, err = newBackend(ctx, cfg, log); err != nil {
 			return nil, err
 		}
+		if cfg.VTEPAddr != "" {
+			if opt.Role != RoleAgent {
+				return nil, errors.New("a datacenter overlay (vtep_addr) needs the agent role")
+			}
+			if err := d.be.checkUnderlay(cfg); err != nil {
+				return nil, err
+			}
+			d.nets.overlay = &overlay{local: cfg.VTEPAddr, underlay: cfg.UnderlayNetns, port: cfg.VXLANPort}
+		}
 		d.agent = agent.New(agent.Config{Store: d.st, HV: d.be.hv, Volumes: d.be.vol, Net: d.be.net, Seeder: d.be.seeder,
 			Kernels: d.be.boot(cat), Networks: d.nets, Logger: log, Host: opt.Host, MemoryMB: d.be.memMB, OverheadMB: d.be.overheadMB})
 		exec = d.agent
@@ -176,9 +187,14 @@ func (d *Daemon) Handler() http.Handler {
 func (d *Daemon) Start(ctx context.Context) (string, error) {
 	ctx, d.cancel = context.WithCancel(ctx)
 	if d.be != nil {
-		if err := d.svc.RegisterHost(ctx, store.Host{Name: d.opt.Host, DatacenterID: d.hostDC, MemoryMB: d.be.memMB, DiskMB: d.be.diskMB}); err != nil {
+		if err := d.svc.RegisterHost(ctx, store.Host{Name: d.opt.Host, DatacenterID: d.hostDC, MemoryMB: d.be.memMB, DiskMB: d.be.diskMB,
+			VTEPAddr: d.cfg.VTEPAddr, InternalURL: d.internalURL}); err != nil {
 			return "", fmt.Errorf("register host: %w", err)
 		}
+		if err := d.syncOverlay(ctx); err != nil {
+			return "", err
+		}
+		go d.every(ctx, d.cfg.HeartbeatEvery.Duration, "overlay", d.syncOverlay)
 		if err := d.reconcile(ctx); err != nil {
 			return "", fmt.Errorf("reconcile: %w", err)
 		}
