@@ -58,9 +58,9 @@ type Daemon struct {
 	hostDC int64
 	// internalURL is where API servers reach this agent (console), "" without a listener.
 	internalURL string
-	http   *http.Server
-	cancel context.CancelFunc
-	done   chan struct{}
+	http        *http.Server
+	cancel      context.CancelFunc
+	done        chan struct{}
 }
 
 // openStore opens the store of a configuration.
