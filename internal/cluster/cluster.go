@@ -130,7 +130,7 @@ func Up(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			return c, err
 		}
 	}
-	if c.State.Key, err = c.account(ctx); err != nil {
+	if c.State.Key, err = c.Account(ctx, cfg.Handle); err != nil {
 		return c, err
 	}
 	if err := c.startAPI(); err != nil {
@@ -223,15 +223,15 @@ func (c *Cluster) startAPI() error {
 	return nil
 }
 
-// account creates the cluster's account and returns its API key.
-func (c *Cluster) account(ctx context.Context) (string, error) {
+// Account creates an account with plenty of credits and returns its API key.
+func (c *Cluster) Account(ctx context.Context, handle string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	data := filepath.Join(c.cfg.Dir, "admin")
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return "", err
 	}
-	args := append([]string{"admin", "account", "create", "--handle", c.cfg.Handle, "--credits", "100000000"}, c.common(data)...)
+	args := append([]string{"admin", "account", "create", "--handle", handle, "--credits", "100000000"}, c.common(data)...)
 	out, err := exec.CommandContext(ctx, c.cfg.Bin, args...).Output()
 	if err != nil {
 		var ee *exec.ExitError
