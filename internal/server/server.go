@@ -11,12 +11,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/berth-io/berth/internal/agent"
 	"github.com/berth-io/berth/internal/billing"
 	"github.com/berth-io/berth/internal/config"
 	"github.com/berth-io/berth/internal/gandi"
+	"github.com/berth-io/berth/internal/hosttoken"
 	"github.com/berth-io/berth/internal/ops"
 	"github.com/berth-io/berth/internal/service"
 	"github.com/berth-io/berth/internal/store"
@@ -42,6 +44,11 @@ type Options struct {
 	// Datacenter is the dc_code (or id) a RoleAgent host serves; the all-in-one host serves
 	// every datacenter.
 	Datacenter string
+	// WrapInternal wraps an agent's internal listener (e.g. tls.NewListener with the
+	// cluster's CA); DialInternal is how API servers reach it (e.g. a tls.Dialer). Nil:
+	// plain TCP, requests authorised by host tokens only.
+	WrapInternal func(net.Listener) net.Listener
+	DialInternal func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Daemon is a running berthd.
@@ -58,6 +65,10 @@ type Daemon struct {
 	hostDC int64
 	// internalURL is where API servers reach this agent (console), "" without a listener.
 	internalURL string
+	internal    *http.Server
+	checker     *hosttoken.Checker
+	secretMu    sync.Mutex
+	secret      []byte
 	http        *http.Server
 	cancel      context.CancelFunc
 	done        chan struct{}
@@ -187,6 +198,9 @@ func (d *Daemon) Handler() http.Handler {
 func (d *Daemon) Start(ctx context.Context) (string, error) {
 	ctx, d.cancel = context.WithCancel(ctx)
 	if d.be != nil {
+		if err := d.startInternal(ctx); err != nil {
+			return "", err
+		}
 		if err := d.svc.RegisterHost(ctx, store.Host{Name: d.opt.Host, DatacenterID: d.hostDC, MemoryMB: d.be.memMB, DiskMB: d.be.diskMB,
 			VTEPAddr: d.cfg.VTEPAddr, InternalURL: d.internalURL}); err != nil {
 			return "", fmt.Errorf("register host: %w", err)
@@ -249,6 +263,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	if d.http != nil {
 		d.http.Shutdown(ctx)
 		<-d.done
+	}
+	if d.internal != nil {
+		d.internal.Close()
 	}
 	err := d.eng.Stop(ctx)
 	if d.cancel != nil {

@@ -239,6 +239,9 @@ type HostStore interface {
 	MarkDown(before time.Time) ([]string, error)
 	// HostLoad returns, per host, the memory of its VMs and the size of its disks, in MB.
 	HostLoad() (map[string][2]int64, error)
+	// ClusterSecret returns the secret called name, storing candidate first when there is
+	// none yet (the first caller's candidate wins; every caller gets the same value).
+	ClusterSecret(name, candidate string) (string, error)
 }
 
 // VMDetail is a VM with its parts.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -295,6 +296,45 @@ func TestMultihostNetwork(t *testing.T) {
 		gwB := b.value(t, "GW", "ping -c1 -W2 192.0.2.1 >/dev/null 2>&1; echo GW=$(ip neigh show 192.0.2.1 | grep -o 'lladdr [0-9a-f:]*')")
 		if gwA == "" || gwA != gwB {
 			t.Errorf("gateway MACs: %q on %s, %q on %s: want one", gwA, a.host, gwB, b.host)
+		}
+	})
+	t.Run("console", func(t *testing.T) {
+		// berth vm console through the API server (which runs no VM) to mhb on its host.
+		if b.con != nil {
+			b.con.conn.Close() // the console takes one client at a time
+			b.con = nil
+		}
+		u := newCLIUser(t)
+		u.env = append(u.env, "BERTH_URL="+m.c.State.URL, "BERTH_API_KEY="+keyA)
+		r := u.run("echo CONS-$((6*7))-$(hostname)\n", "vm", "console", "mhb")
+		if r.code != 0 || !strings.Contains(r.stdout, "CONS-42-mhb") {
+			t.Errorf("berth vm console mhb through the API server:\n%s", r)
+		}
+		// Another account cannot; the host refuses a request without a valid token.
+		u2 := newCLIUser(t)
+		u2.env = append(u2.env, "BERTH_URL="+m.c.State.URL, "BERTH_API_KEY="+keyB)
+		if r := u2.run("", "vm", "console", fmt.Sprint(b.id)); r.code == 0 {
+			t.Errorf("another account got mhb's console:\n%s", r)
+		}
+		var internal string
+		if err := m.db.QueryRow("SELECT internal_url FROM hosts WHERE name = $1", b.host).Scan(&internal); err != nil || internal == "" {
+			t.Fatalf("host %s internal url %q: %v", b.host, internal, err)
+		}
+		for name, auth := range map[string]string{"no token": "", "forged": "Berth-Internal eyJ2bSI6MX0.c2lnbmF0dXJl", "api key": "Bearer " + keyA} {
+			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/internal/v1/vms/%d/console", internal, b.id), nil)
+			req.Header.Set("Upgrade", "berth-console")
+			req.Header.Set("Connection", "Upgrade")
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s: host %s answered %s, want 401", name, b.host, resp.Status)
+			}
 		}
 	})
 	t.Run("vlan", func(t *testing.T) {

@@ -86,3 +86,12 @@ func (t *txn) HostLoad() (map[string][2]int64, error) {
 	}
 	return out, nil
 }
+
+func (t *txn) ClusterSecret(name, candidate string) (string, error) {
+	if _, err := t.exec(`INSERT INTO cluster_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, candidate); err != nil {
+		return "", err
+	}
+	var v string
+	err := t.queryRow(`SELECT value FROM cluster_secrets WHERE name = $1`, name).Scan(&v)
+	return v, err
+}
