@@ -100,6 +100,17 @@ func (p *Proc) signal(sig syscall.Signal) {
 	}
 }
 
+// Signal sends sig without waiting (SIGSTOP and SIGCONT pause and resume a host).
+func (p *Proc) Signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return errors.New("cluster: " + p.Name + " not started")
+	}
+	return cmd.Process.Signal(sig)
+}
+
 // Running reports whether the process runs.
 func (p *Proc) Running() bool {
 	p.mu.Lock()

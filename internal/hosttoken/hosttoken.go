@@ -27,8 +27,8 @@ const Scheme = "Berth-Internal"
 
 // Claims is what a token allows.
 type Claims struct {
-	What    string `json:"what"` // "console"
-	VM      int64  `json:"vm"`
+	What    string `json:"what"` // "console" (ID a VM) or "disk" (ID a disk)
+	ID      int64  `json:"id"`
 	Host    string `json:"host"`
 	Account int64  `json:"account"`
 	Expires int64  `json:"exp"` // unix seconds
@@ -77,8 +77,8 @@ type Checker struct {
 	seen map[string]int64 // nonce → expiry
 }
 
-// Check verifies a token for a request of what on vm and returns its claims.
-func (k *Checker) Check(token, what string, vm int64) (Claims, error) {
+// Check verifies a token for a request of what on object id and returns its claims.
+func (k *Checker) Check(token, what string, id int64) (Claims, error) {
 	var c Claims
 	p, sig, ok := strings.Cut(token, ".")
 	if !ok || len(k.Secret) < 16 {
@@ -100,8 +100,8 @@ func (k *Checker) Check(token, what string, vm int64) (Claims, error) {
 	if t > c.Expires || c.Expires > t+int64(2*TTL/time.Second) {
 		return c, ErrExpired
 	}
-	if c.Host != k.Host || c.What != what || c.VM != vm {
-		return c, fmt.Errorf("%w: %s of vm %d on host %s", ErrScope, c.What, c.VM, c.Host)
+	if c.Host != k.Host || c.What != what || c.ID != id {
+		return c, fmt.Errorf("%w: %s %d on host %s", ErrScope, c.What, c.ID, c.Host)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()

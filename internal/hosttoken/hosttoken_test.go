@@ -18,7 +18,7 @@ func TestToken(t *testing.T) {
 		}
 		return tok
 	}
-	good := Claims{What: "console", VM: 7, Host: "h2", Account: 3}
+	good := Claims{What: "console", ID: 7, Host: "h2", Account: 3}
 	tok := sign(good)
 	if c, err := k.Check(tok, "console", 7); err != nil || c.Account != 3 {
 		t.Fatalf("good token: %+v, %v", c, err)
@@ -33,7 +33,7 @@ func TestToken(t *testing.T) {
 		want error
 	}{
 		"other vm":     {sign(good), "console", 8, ErrScope},
-		"other host":   {sign(Claims{What: "console", VM: 7, Host: "h1"}), "console", 7, ErrScope},
+		"other host":   {sign(Claims{What: "console", ID: 7, Host: "h1"}), "console", 7, ErrScope},
 		"other use":    {sign(good), "disk", 7, ErrScope},
 		"forged":       {sign(good)[:20] + "x" + sign(good)[21:], "console", 7, ErrInvalid},
 		"other secret": {func() string { s, _ := Sign([]byte("another secret, 32 bytes long!!"), good, now); return s }(), "console", 7, ErrInvalid},

@@ -83,6 +83,7 @@ func (d *Daemon) startInternal(ctx context.Context) error {
 	d.internalURL = "http://" + ln.Addr().String()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /internal/v1/vms/{id}/console", d.internalConsole)
+	mux.HandleFunc("GET /internal/v1/disks/{id}", d.internalDisk)
 	d.internal = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := d.internal.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -159,7 +160,7 @@ func (d *Daemon) proxyConsole(w http.ResponseWriter, r *http.Request, c *service
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	tok, err := hosttoken.Sign(secret, hosttoken.Claims{What: "console", VM: id, Host: host.Name, Account: c.AccountID}, time.Now())
+	tok, err := hosttoken.Sign(secret, hosttoken.Claims{What: "console", ID: id, Host: host.Name, Account: c.AccountID}, time.Now())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,6 +80,13 @@ func newMHost(t *testing.T) *mhost {
 		t.Fatal("no Berth Tiny image")
 	}
 	return m
+}
+
+// in returns the view of a subtest: failures go to t.
+func (m *mhost) in(t *testing.T) *mhost {
+	c := *m
+	c.t, c.api = t, &Berthd{t: t, URL: m.api.URL}
+	return &c
 }
 
 // mvm is a VM of the cluster.
@@ -337,6 +346,74 @@ func TestMultihostNetwork(t *testing.T) {
 			}
 		}
 	})
+	t.Run("disk-moves", func(t *testing.T) {
+		// A data disk made on c's host, written there, detached, then attached to a on
+		// another host: it is copied there, shows is_migrating meanwhile, keeps its content,
+		// and the old host removes its copy.
+		m := m.in(t)
+		disk := asID(t, m.do(keyA, "hosting.disk.create", map[string]any{"datacenter_id": fsd5, "name": "mover", "size": 1024})[0]["disk_id"])
+		devs := func(g *mvm) []string { return strings.Fields(g.value(t, "DEVS", "echo DEVS=$(ls /dev/vd?)")) }
+		newDev := func(g *mvm, before []string) string {
+			var dev string
+			pollUntil(t, guestTimeout, g.hostname+" sees the disk", func() string {
+				for _, d := range devs(g) {
+					if !slices.Contains(before, d) {
+						dev = d
+						return ""
+					}
+				}
+				return "no new device"
+			})
+			return dev
+		}
+		before := devs(c)
+		m.do(keyA, "hosting.vm.disk_attach", c.id, disk)
+		dev := newDev(c, before)
+		c.sh(t, "echo MOVED-DATA-42 | dd of="+dev+" bs=512 count=1 conv=sync 2>/dev/null; sync")
+		m.do(keyA, "hosting.vm.disk_detach", c.id, disk)
+		var from string
+		if err := m.db.QueryRow("SELECT host FROM disks WHERE id = $1", disk).Scan(&from); err != nil || from != c.host {
+			t.Fatalf("disk %d lives on %q (%v), want %s", disk, from, err, c.host)
+		}
+		oldCopy := filepath.Join(m.c.State.Hosts[hostIndex(from)].Data, "disks", fmt.Sprintf("%d.qcow2", disk))
+		if _, err := os.Stat(oldCopy); err != nil {
+			t.Fatalf("disk %d on %s: %v", disk, from, err)
+		}
+		// a's host paused for a moment: the attach waits in its queue, the disk is migrating.
+		dst := m.c.Agents[hostIndex(a.host)]
+		before = devs(a)
+		if err := dst.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		op := asMap(t, m.api.MustCall("hosting.vm.disk_attach", keyA, a.id, disk))
+		info := asMap(t, m.api.MustCall("hosting.disk.info", keyA, disk))
+		if err := dst.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		if info["is_migrating"] != true {
+			t.Errorf("disk.info during the move: is_migrating %v", info["is_migrating"])
+		}
+		if done := m.api.WaitOp(keyA, asID(t, op["id"]), 3*time.Minute); done["step"] != "DONE" {
+			t.Fatalf("disk_attach across hosts: %v %v", done["step"], done["last_error"])
+		}
+		if info := asMap(t, m.api.MustCall("hosting.disk.info", keyA, disk)); info["is_migrating"] != false || len(asList(t, info["vms_id"])) != 1 {
+			t.Errorf("disk.info after the move: is_migrating %v, vms_id %v", info["is_migrating"], info["vms_id"])
+		}
+		var to string
+		if err := m.db.QueryRow("SELECT host FROM disks WHERE id = $1", disk).Scan(&to); err != nil || to != a.host {
+			t.Errorf("disk %d lives on %q (%v) after the move, want %s", disk, to, err, a.host)
+		}
+		dev = newDev(a, before)
+		if got := a.value(t, "DATA", "echo DATA=$(dd if="+dev+" bs=512 count=1 2>/dev/null | head -c 13)"); got != "MOVED-DATA-42" {
+			t.Errorf("moved disk content on %s: %q", a.host, got)
+		}
+		pollUntil(t, 30*time.Second, "the old copy on "+from+" is removed", func() string {
+			if _, err := os.Stat(oldCopy); err == nil {
+				return oldCopy + " still there"
+			}
+			return ""
+		})
+	})
 	t.Run("vlan", func(t *testing.T) {
 		a.waitPings(t, "10.77.0.12")
 		if !b.pings(t, "10.77.0.11") {
@@ -356,4 +433,11 @@ func TestMultihostNetwork(t *testing.T) {
 			t.Errorf("mhd has addresses %q, want 10.77.0.14/24", got)
 		}
 	})
+}
+
+// hostIndex is the index of host hN in the cluster's hosts and agents.
+func hostIndex(name string) int {
+	var n int
+	fmt.Sscanf(name, "h%d", &n)
+	return n - 1
 }
