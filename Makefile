@@ -70,10 +70,14 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzNext -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/ipam/
 
 # The benchmarks print ratios against baselines run beside them (bench/README.md).
+BENCH_APT := iperf3
+
 bench: deps images
+	@$(MAKE) --no-print-directory apt APT="$(BENCH_APT)"
 	go run ./bench/api
 	go run ./bench/boot
 	go run ./bench/scale
+	go run ./bench/overlay
 
 clean:
 	rm -rf bin

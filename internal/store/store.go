@@ -58,6 +58,8 @@ type Tx interface {
 	// Lock serializes the transactions that take the same name, until they end (the
 	// allocation of a pool's addresses, for instance).
 	Lock(name string) error
+	// TryLock takes such a lock only if it is free, and reports whether it did.
+	TryLock(name string) (bool, error)
 
 	InsertAccount(a *Account) error
 	AccountByKeyHash(hash string) (*Account, error)
