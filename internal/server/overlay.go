@@ -23,7 +23,14 @@ type overlay struct {
 	local, underlay string
 	port            int
 	peers           atomic.Pointer[[]string]
+	// applied is what the last full sync made (peers and VLANs); ticks counts the syncs
+	// skipped since, so that the devices are checked again now and then.
+	applied string
+	ticks   int
 }
+
+// overlayRecheck is every how many heartbeats an unchanged overlay is checked again.
+const overlayRecheck = 10
 
 // of returns the overlay of a network with the given VNI, or nil without one.
 func (o *overlay) of(vni uint32) *netdev.Overlay {
@@ -82,6 +89,16 @@ func (d *Daemon) syncOverlay(ctx context.Context) error {
 	}
 	slices.Sort(peers)
 	o.peers.Store(&peers)
+	// Nothing changed since the last full sync: skip the netlink work (bounded).
+	key := fmt.Sprint(peers, bridges)
+	for _, v := range vlans {
+		key += fmt.Sprintf(" %d/%s/%s", v.ID, v.Subnet, v.Gateway)
+	}
+	if key == o.applied && o.ticks < overlayRecheck {
+		o.ticks++
+		return nil
+	}
+	o.applied, o.ticks = "", 0
 	want := []netdev.Network{d.nets.publicNetwork(dc)}
 	keep := map[string]bool{}
 	for _, v := range vlans {
@@ -101,5 +118,6 @@ func (d *Daemon) syncOverlay(ctx context.Context) error {
 			}
 		}
 	}
+	o.applied = key
 	return nil
 }

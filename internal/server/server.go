@@ -158,7 +158,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			own = queues // nobody else works the control queue
 		}
 	}
-	if d.eng, err = ops.New(ctx, d.st, d.svc, ops.Config{Queues: queues, Recover: own, Logger: log}); err != nil {
+	if d.eng, err = ops.New(ctx, d.st, d.svc, ops.Config{Queues: queues, Recover: own, Logger: log, Worker: opt.Host}); err != nil {
 		return nil, err
 	}
 	d.svc.SetEngine(d.eng, exec)
@@ -219,7 +219,13 @@ func (d *Daemon) Start(ctx context.Context) (string, error) {
 		return "", err
 	}
 	go d.every(ctx, d.cfg.HeartbeatEvery.Duration, "host check", func(ctx context.Context) error {
-		_, err := d.svc.CheckHosts(ctx, d.cfg.HostTimeout.Duration)
+		down, err := d.svc.CheckHosts(ctx, d.cfg.HostTimeout.Duration)
+		for _, h := range down {
+			// The shared queue's jobs it was running go to the hosts still up, now.
+			if _, terr := d.eng.TakeOver(ctx, h, []string{service.ControlQueue}); terr != nil {
+				err = errors.Join(err, terr)
+			}
+		}
 		return err
 	})
 	if d.opt.Role == RoleAgent {

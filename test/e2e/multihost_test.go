@@ -433,6 +433,47 @@ func TestMultihostNetwork(t *testing.T) {
 			t.Errorf("mhd has addresses %q, want 10.77.0.14/24", got)
 		}
 	})
+	t.Run("host-loss", func(t *testing.T) {
+		// b's host dies (SIGKILL, its QEMUs go on) with b's update queued: b is unknown
+		// within the host timeout, new operations on it are refused, the other hosts work
+		// the shared queue; when the host is back the update runs once and b is running,
+		// still on the overlay.
+		m := m.in(t)
+		n := hostIndex(b.host) + 1
+		op := asMap(t, m.api.MustCall("hosting.vm.update", keyA, b.id, map[string]any{"memory": 512}))
+		m.c.KillAgent(n)
+		lost := time.Now()
+		pollUntil(t, 30*time.Second, b.hostname+" is unknown", func() string {
+			if st := asMap(t, m.api.MustCall("hosting.vm.info", keyA, b.id))["state"]; st != "unknown" {
+				return fmt.Sprint(st)
+			}
+			return ""
+		})
+		t.Logf("%s unknown %s after %s died", b.hostname, time.Since(lost).Round(time.Millisecond), b.host)
+		if _, err := m.api.Call("hosting.vm.reboot", keyA, b.id); err == nil || !strings.Contains(err.Error(), "530141") {
+			t.Errorf("vm.reboot on a down host: %v, want fault 530141", err)
+		}
+		m.do(keyA, "hosting.iface.create", map[string]any{"datacenter_id": fsd5, "ip_version": 4})
+		if err := m.c.StartAgent(n); err != nil {
+			t.Fatal(err)
+		}
+		if done := m.api.WaitOp(keyA, asID(t, op["id"]), 3*time.Minute); done["step"] != "DONE" {
+			t.Fatalf("update after %s came back: %v %v", b.host, done["step"], done["last_error"])
+		}
+		pollUntil(t, 30*time.Second, b.hostname+" running with 512 MB", func() string {
+			vm := asMap(t, m.api.MustCall("hosting.vm.info", keyA, b.id))
+			if vm["state"] == "running" && vm["memory"] == int64(512) {
+				return ""
+			}
+			return fmt.Sprintf("%v, %v MB", vm["state"], vm["memory"])
+		})
+		var jobs, attempts int
+		if err := m.db.QueryRow(`SELECT count(*), COALESCE(max(attempt), 0) FROM river_job WHERE (args->>'op_id')::bigint = $1 AND state = 'completed'`,
+			asID(t, op["id"])).Scan(&jobs, &attempts); err != nil || jobs != 1 {
+			t.Errorf("the update's river jobs: %d completed (%v), want 1", jobs, err)
+		}
+		b.waitPings(t, a.ip4)
+	})
 }
 
 // hostIndex is the index of host hN in the cluster's hosts and agents.
