@@ -39,7 +39,7 @@ build:
 	go build -o bin/berth ./cmd/berth
 
 run: deps images build
-	bin/berthd serve --data $(DATA) --images $(BERTH_CACHE) --listen $(LISTEN) --demo
+	bin/berthd serve --data $(DATA) --images $(BERTH_CACHE) --listen $(LISTEN) --api-access all --demo
 
 # A local multi-host cluster: PostgreSQL, an API server and agents h1-h3 on a simulated
 # rack (internal/cluster); cluster-down removes every process, namespace, link and file.
