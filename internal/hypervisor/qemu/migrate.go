@@ -412,6 +412,7 @@ func (d *Driver) Migrate(ctx context.Context, id int64, in hypervisor.Incoming, 
 		}
 		start := time.Now()
 		var paused time.Duration
+		continued := false // a second migrate-continue would be refused, or left pending
 		t := time.NewTicker(migratePoll)
 		defer t.Stop()
 		for {
@@ -421,6 +422,9 @@ func (d *Driver) Migrate(ctx context.Context, id int64, in hypervisor.Incoming, 
 			}
 			switch mi.Status {
 			case "pre-switchover":
+				if continued {
+					break // migrate-continue returns before QEMU leaves the state
+				}
 				pausedAt := time.Now()
 				if opts.PreSwitchover != nil {
 					if err := opts.PreSwitchover(ctx); err != nil {
@@ -434,7 +438,7 @@ func (d *Driver) Migrate(ctx context.Context, id int64, in hypervisor.Incoming, 
 				if err := c.MigrateContinue(ctx, "pre-switchover"); err != nil {
 					return err
 				}
-				paused = time.Since(pausedAt)
+				paused, continued = time.Since(pausedAt), true
 			case "completed":
 				d.log.Info("vm migrated", "vm", id, "total_ms", mi.TotalTime, "downtime_ms", mi.Downtime,
 					"wall", time.Since(start).Round(time.Millisecond), "pre_switchover", paused.Round(time.Millisecond))
