@@ -67,7 +67,6 @@ type mhost struct {
 	api *Berthd // the API server (Call, WaitOp)
 	db  *sql.DB
 	img int64
-	pub string // the test's SSH public key
 }
 
 func newMHost(t *testing.T) *mhost {
