@@ -107,12 +107,14 @@ func TestVMMigrate(t *testing.T) {
 		}
 		return "no disk with serial berth-7"
 	})
-	// No vCPU is hotplugged here: once in five runs a guest migrated with a hotplugged
-	// second vCPU under TCG crashed in its kernel afterwards (cause not found yet);
+	// No vCPU is hotplugged here: a guest migrated with a hotplugged second vCPU under
+	// TCG once crashed in its kernel afterwards. Without one, the guest's first NIC
+	// stayed silent after the migration in 2 of about 8 runs on a very loaded machine:
+	// the cause is not known yet (the test then prints both console logs).
 	// incomingArgs' vCPUs are checked in TestIncomingArgs.
 	const cores = "1"
 	con.until(t, 20*time.Second, "nproc", func(out string) string {
-		if out != cores {
+		if f := strings.Fields(out); len(f) == 0 || f[len(f)-1] != cores {
 			return "nproc " + out
 		}
 		return ""
@@ -245,6 +247,12 @@ func TestVMMigrate(t *testing.T) {
 		dst.Close()
 		src, dst := newDriver(t, srcDir, withTaps), newDriver(t, dstDir, withTaps)
 		t.Cleanup(func() {
+			if t.Failed() {
+				for _, d := range []*Driver{src, dst} {
+					b, _ := os.ReadFile(d.ConsoleLog(id))
+					t.Logf("end of the console log in %s:\n%s", d.cfg.RunDir, b[max(0, len(b)-3000):])
+				}
+			}
 			_ = src.Destroy(context.Background(), id)
 			_ = dst.Destroy(context.Background(), id)
 		})
@@ -285,9 +293,10 @@ func TestVMMigrate(t *testing.T) {
 		if got := memTotal(t, dcon); got != memWant {
 			t.Errorf("MemTotal on the target %d kB, want %d kB", got, memWant)
 		}
-		if got := dcon.run(t, "nproc"); got != cores {
-			t.Errorf("nproc on the target %q, want 2", got)
+		if f := strings.Fields(dcon.run(t, "nproc")); len(f) == 0 || f[len(f)-1] != cores {
+			t.Errorf("nproc on the target: %q, want %s", f, cores)
 		}
+
 		if out := dcon.run(t, "dd if=/dev/urandom of=/after.bin bs=64k count=16 conv=fsync 2>&1 >/dev/null && echo WRITE-OK"); !strings.Contains(out, "WRITE-OK") {
 			t.Errorf("write on the target: %q", out)
 		}
