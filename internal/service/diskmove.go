@@ -32,6 +32,21 @@ func diskMoving(tx store.Tx, d *store.Disk) (bool, error) {
 	return false, nil
 }
 
+// canSend checks that the host a disk lives on can send it to another host (it serves an
+// internal listener; an all-in-one host or an agent without one cannot).
+func canSend(tx store.Tx, host string, diskID int64) error {
+	hosts, err := tx.Hosts()
+	if err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		if h.Name == host && h.InternalURL == "" {
+			return api.Errorf(api.Conflict, api.ObjDisk, "disk %d lives on host %s, which cannot send it to another host (no internal listener): attach it to a vm of host %s", diskID, host, host)
+		}
+	}
+	return nil
+}
+
 // followVM records that a disk attached to a VM lives on the VM's host (an attach across
 // hosts copied it there; the old host removes its copy once it sees this).
 func followVM(tx store.Tx, diskID, vmID int64) error {

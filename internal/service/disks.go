@@ -361,6 +361,9 @@ func (s *Service) checkDiskAttach(tx store.Tx, v *store.VM, diskID int64, spec o
 		if err := hostUp(tx, d.Host, api.ObjDisk, d.ID); err != nil {
 			return err
 		}
+		if err := canSend(tx, d.Host, d.ID); err != nil {
+			return err
+		}
 	}
 	if d.VMID != 0 && d.VMID != v.ID {
 		return api.Errorf(api.Attached, api.ObjDisk, "disk %d is attached to vm %d: detach it first", d.ID, d.VMID)
