@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/berth-io/berth/api"
 	"github.com/berth-io/berth/internal/store"
 	"github.com/berth-io/berth/internal/volume"
 )
@@ -59,13 +60,17 @@ func (a *Agent) SweepMoved(ctx context.Context) error {
 	}
 	var gone []int64
 	err := a.st.Read(ctx, func(tx store.Tx) error {
-		for _, id := range local {
-			d, err := tx.Disk(store.AllAccounts, id)
-			if err != nil {
-				continue // not (or no longer) a disk row: not ours to judge here
-			}
+		ids := make([]any, len(local))
+		for i, id := range local {
+			ids[i] = id
+		}
+		disks, err := tx.Disks(store.Query{Scope: store.AllAccounts, Filters: []api.Filter{{Field: "id", Op: api.OpIn, Values: ids}}})
+		if err != nil {
+			return err
+		}
+		for _, d := range disks {
 			if d.AccountID != 0 && d.Host != "" && d.Host != a.host {
-				gone = append(gone, id)
+				gone = append(gone, d.ID)
 			}
 		}
 		return nil
