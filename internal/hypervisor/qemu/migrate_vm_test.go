@@ -275,7 +275,19 @@ func TestVMMigrate(t *testing.T) {
 			t.Fatalf("source Destroy: %v", err)
 		}
 		t.Logf("mirrors in sync after %s, vm running on the target after %s", synced, time.Since(start))
-		poll(t, 30*time.Second, "ping after the migration", func() string { return ping(ns, ip1) })
+		dcon := openConsole(t, dst.ConsolePath(id))
+		if msg := ping(ns, ip1); msg != "" {
+			deadline := time.Now().Add(30 * time.Second)
+			for msg != "" && time.Now().Before(deadline) {
+				msg = ping(ns, ip1)
+			}
+			if msg != "" {
+				t.Logf("guest after the migration: %s", dcon.run(t, "ip -s link; ip neigh; uptime"))
+				t.Logf("bridge: %s", ip(t, "-n", ns, "neigh"))
+				out, _ := exec.Command("bridge", "-n", ns, "fdb", "show", "br", "br1").CombinedOutput()
+				t.Fatalf("ping after the migration: %s; fdb: %s", msg, out)
+			}
+		}
 		stopPing()
 		t.Logf("longest ping gap: %s", longestGap(t, pout.String()))
 
@@ -285,7 +297,6 @@ func TestVMMigrate(t *testing.T) {
 		if pids := pgrep(t, srcDir); len(pids) > 0 {
 			t.Errorf("processes left on the source: %v", pids)
 		}
-		dcon := openConsole(t, dst.ConsolePath(id))
 		dcon.run(t, "kill $(cat /tmp/wpid); wait")
 		if got := checksums(dcon); got != wantSums {
 			t.Errorf("checksums on the target: %q, want %q", got, wantSums)
