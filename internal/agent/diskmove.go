@@ -47,7 +47,9 @@ func (a *Agent) pullDisk(ctx context.Context, d *store.Disk) error {
 }
 
 // SweepMoved deletes this host's copies of the disks the store says live on another host
-// now (an attach moved them, and the new copy was verified before the store changed).
+// now (an attach moved them, and the new copy was verified before the store changed), and
+// copies an attach received here but that failed (the store still names the old host);
+// never a disk with an unfinished operation.
 // Image disks (every host keeps its own copy) are never touched.
 func (a *Agent) SweepMoved(ctx context.Context) error {
 	mv, ok := a.vol.(volume.Mover)
@@ -68,8 +70,21 @@ func (a *Agent) SweepMoved(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// A disk with an unfinished operation may be the copy an attach here has just
+		// received (the store names this host only when the attach completes): keep it.
+		pending, err := tx.Operations(store.Query{Scope: store.AllAccounts, Filters: []api.Filter{
+			{Field: "disk_id", Op: api.OpIn, Values: ids},
+			{Field: "step", Op: api.OpIn, Values: []any{api.StepBill, api.StepWait, api.StepRun}},
+		}})
+		if err != nil {
+			return err
+		}
+		busy := map[int64]bool{}
+		for _, op := range pending {
+			busy[op.DiskID] = true
+		}
 		for _, d := range disks {
-			if d.AccountID != 0 && d.Host != "" && d.Host != a.host {
+			if d.AccountID != 0 && d.Host != "" && d.Host != a.host && !busy[d.ID] {
 				gone = append(gone, d.ID)
 			}
 		}
