@@ -198,7 +198,7 @@ func demoAccount(ctx context.Context, svc *service.Service, dir string) (string,
 func adminCmd(stdout io.Writer) *cobra.Command {
 	admin := &cobra.Command{Use: "admin", Short: "Administer accounts and images (on the data directory)"}
 	account := &cobra.Command{Use: "account", Short: "Create accounts and add credits"}
-	admin.AddCommand(account, imageCmd(stdout), clusterCmd(stdout))
+	admin.AddCommand(account, imageCmd(stdout), clusterCmd(stdout), hostCmd(stdout))
 
 	var handle, fullname string
 	var credits, cents int64
