@@ -102,7 +102,7 @@ func (g *gandi) vmInfoWire(d *service.VMDetail) wire {
 	w["hvm_state"] = hvm
 	w["probes"] = []any{}
 	w["triggers"] = []any{}
-	return g.withDC(w, d.VM.DatacenterID)
+	return w // datacenter_id only, no nested datacenter (D4 as corrected)
 }
 
 func diskWire(d api.Disk) wire {
