@@ -38,7 +38,9 @@ const (
 	ObjImage      Object = "image"
 	ObjDatacenter Object = "datacenter"
 	ObjOperation  Object = "operation"
-	ObjString     Object = "string"
+	// ObjSnapshotProfile is a snapshot profile.
+	ObjSnapshotProfile Object = "snapshot_profile"
+	ObjString          Object = "string"
 )
 
 // Error is the error type every service method returns.

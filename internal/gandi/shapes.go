@@ -1,7 +1,6 @@
 package gandi
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/berth-io/berth/api"
@@ -122,11 +121,7 @@ func diskWire(d api.Disk) wire {
 
 func diskInfoWire(d api.Disk) wire {
 	w := diskWire(d)
-	var profile any
-	if d.SnapshotProfileID != 0 {
-		profile = wire{"id": d.SnapshotProfileID, "name": fmt.Sprintf("profile%d", d.SnapshotProfileID)}
-	}
-	w["snapshot_profile"] = profile
+	w["snapshot_profile"] = diskProfileWire(d.SnapshotProfileID)
 	if c := CmdlineStruct(d.KernelCmdline); c != nil {
 		w["kernel_cmdline"] = c
 	} else {
