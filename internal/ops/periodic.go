@@ -50,8 +50,11 @@ func periodicJobs(cfg Config) []*river.PeriodicJob {
 	for _, p := range cfg.Periodic {
 		out = append(out, river.NewPeriodicJob(river.PeriodicInterval(p.Every),
 			func() (river.JobArgs, *river.InsertOpts) {
-				return TickArgs{Name: p.Name}, &river.InsertOpts{Queue: p.Queue, MaxAttempts: 1,
-					UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: p.Every}}
+				o := &river.InsertOpts{Queue: p.Queue, MaxAttempts: 1}
+				if p.Every >= time.Second { // River's floor: one job per period, even across a leader change
+					o.UniqueOpts = river.UniqueOpts{ByArgs: true, ByPeriod: p.Every}
+				}
+				return TickArgs{Name: p.Name}, o
 			}, &river.PeriodicJobOpts{ID: p.Name, RunOnStart: true}))
 	}
 	return out
