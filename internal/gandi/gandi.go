@@ -139,5 +139,6 @@ func (g *gandi) methods() map[string]xmlrpc.Method {
 	}
 	m["hosting.snapshotprofile.list"] = g.call(api.ObjSnapshotProfile, g.snapshotProfileList)
 	m["hosting.snapshotprofile.info"] = g.call(api.ObjSnapshotProfile, g.snapshotProfileInfo)
+	g.accessMethods(m)
 	return m
 }

@@ -48,7 +48,7 @@ func (c *stmtCache) get(q string) *sql.Stmt {
 // parts (vm.info, auth), and the operation engine's own queries.
 func hotQueries() []string {
 	q := []string{
-		accountByKey, accountByHandle, disksOfVM, ifacesOfVM, ipsOfIface, usedAddresses, pendingBefore,
+		keyAuth, accountByKey, accountByHandle, disksOfVM, ifacesOfVM, ipsOfIface, usedAddresses, pendingBefore,
 		oneParent(vmDisksByParent), oneParent(vmIfacesByParent), oneParent(snapshotsByParent), oneParent(ipsByParent),
 		rangeParent(vmDisksByParent), rangeParent(vmIfacesByParent), rangeParent(snapshotsByParent), rangeParent(ipsByParent),
 		vms.pageSQL(), disks.pageSQL(), ifaces.pageSQL(), ips.pageSQL(),

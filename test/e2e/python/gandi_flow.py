@@ -566,7 +566,7 @@ class Flow:
                'snapshotprofile.list name filter')
         expect(self.call('hosting.snapshotprofile.list', {'id': minimal['id']}) == [minimal], 'id filter')
         expect(self.call('hosting.snapshotprofile.info', minimal['id']) == minimal, 'snapshotprofile.info')
-        self.fault(531042, 'hosting.snapshotprofile.info', 999)
+        self.fault(531342, 'hosting.snapshotprofile.info', 999)
 
         # gandi disk create --snapshotprofile ID (the choice is str(id), sent as int)
         self.fault(530437, 'hosting.disk.create', {'name': 'vdibadprofile', 'size': 3072, 'snapshot_profile': 999,
