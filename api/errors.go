@@ -43,6 +43,8 @@ const (
 	ObjAPIKey     Object = "apikey"
 	ObjCoupon     Object = "coupon"
 	ObjTrial      Object = "trial"
+	// ObjSnapshotProfile is a snapshot profile.
+	ObjSnapshotProfile Object = "snapshot_profile"
 )
 
 // Error is the error type every service method returns.

@@ -42,9 +42,11 @@ type options struct {
 
 // Targets of the issue, on 2 cores.
 const (
-	targetInfoRate = 5000                  // vm.info requests/s, at least
-	targetInfoP99  = 10 * time.Millisecond // vm.info p99, under
-	targetHWM      = 150_000_000           // berthd peak resident bytes, under
+	targetInfoRate = 5000                   // vm.info requests/s, at least
+	targetInfoP99  = 10 * time.Millisecond  // vm.info p99, under
+	targetHWM      = 150_000_000            // berthd peak resident bytes, under
+	targetInfoCPU  = 100 * time.Microsecond // berthd CPU per vm.info, under
+	targetListCPU  = 500 * time.Microsecond // berthd CPU per vm.list page of 100, under
 )
 
 // handle is the account the bench creates and loads.
@@ -200,7 +202,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	report(out, o, sd.stored, samples, bm, blm, canned)
+	idleCores := 0.0
+	if o.idle > 0 {
+		idleCores = idle.Seconds() / o.idle.Seconds()
+	}
+	report(out, o, sd.stored, samples, bm, blm, canned, idleCores)
 	if err := measureWebPage(ctx, o, b.url, bl.url, webCookie, webPage, sd.stored, out); err != nil {
 		return b.explain(err)
 	}
@@ -361,7 +367,7 @@ func (sd seeding) describe() string {
 }
 
 // report prints the table, the memory and the targets.
-func report(out io.Writer, o options, stored int, samples []sample, bm, blm memory, canned map[string][]byte) {
+func report(out io.Writer, o options, stored int, samples []sample, bm, blm memory, canned map[string][]byte, idleCores float64) {
 	fmt.Fprintf(out, "\n%d clients, %s measured per call and server in %d rounds, after %s of warm-up; %d CPUs, GOMAXPROCS %d\n",
 		o.clients, o.duration, o.rounds, o.warmup, runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	if runtime.NumCPU() != 2 {
@@ -369,16 +375,48 @@ func report(out io.Writer, o options, stored int, samples []sample, bm, blm memo
 	}
 	printTable(out, samples, canned)
 	fmt.Fprintf(out, "\nberthd peak RSS (VmHWM): %s, now %s; baseline peak RSS: %s\n", mb(bm.HWM*1024), mb(bm.RSS*1024), mb(blm.HWM*1024))
-	var info sample
+	var info, list, infoBL, listBL sample
 	for _, s := range samples {
-		if s.server == "berthd" && s.call == callInfo {
+		switch {
+		case s.server == "berthd" && s.call == callInfo:
 			info = s
+		case s.server == "berthd" && s.call == callList:
+			list = s
+		case s.call == callInfo:
+			infoBL = s
+		case s.call == callList:
+			listBL = s
 		}
 	}
+	fmt.Fprintln(out, "\nserver CPU per request (process CPU from /proc over the measured windows / requests), against the bare replay:")
+	cpuLine(out, "vm.info", info, infoBL, idleCores)
+	cpuLine(out, "vm.list page", list, listBL, idleCores)
 	fmt.Fprintln(out, "\ntargets (2 cores):")
 	target(out, fmt.Sprintf("vm.info >= %d req/s", targetInfoRate), info.rate() >= targetInfoRate, fmt.Sprintf("%.0f req/s", info.rate()))
 	target(out, fmt.Sprintf("vm.info p99 < %s", targetInfoP99), quantile(info.lat, 0.99) < targetInfoP99, ms(quantile(info.lat, 0.99)))
 	target(out, fmt.Sprintf("berthd peak RSS < %s with %d VMs", mb(targetHWM), stored), bm.HWM*1024 < targetHWM, mb(bm.HWM*1024))
+	for _, t := range []struct {
+		what  string
+		s     sample
+		limit time.Duration
+	}{{"vm.info", info, targetInfoCPU}, {"vm.list page", list, targetListCPU}} {
+		got := t.s.perRequest(t.s.serverCPU)
+		target(out, fmt.Sprintf("%s server CPU/req < %d µs", t.what, t.limit.Microseconds()), t.s.serverCPU > 0 && got < t.limit, us(got))
+	}
+}
+
+// cpuLine prints a call's server CPU per request, its ratio to the baseline's, and the same
+// less berthd's idle background work over the windows (what remains is the requests' own
+// cost; on a busy machine the background's share per request grows as the rate falls).
+func cpuLine(out io.Writer, what string, s, bl sample, idleCores float64) {
+	if s.n == 0 || s.serverCPU == 0 || bl.n == 0 || bl.serverCPU == 0 {
+		fmt.Fprintf(out, "  %-13s unknown\n", what)
+		return
+	}
+	per, blPer := s.perRequest(s.serverCPU), bl.perRequest(bl.serverCPU)
+	net := s.perRequest(s.serverCPU - time.Duration(idleCores*float64(s.elapsed)))
+	fmt.Fprintf(out, "  %-13s berthd %s, bare replay %s: %.1fx; less berthd's idle background (%.2f cores): %s, %.1fx\n",
+		what, us(per), us(blPer), float64(per)/float64(blPer), idleCores, us(net), float64(net)/float64(blPer))
 }
 
 func target(out io.Writer, what string, ok bool, got string) {

@@ -18,7 +18,7 @@ func opts(obj api.Object, p []any, i int, paged bool) (api.ListOptions, error) {
 }
 
 // list is the shape of every *.list method.
-func list[T any](obj api.Object, fn func(context.Context, *service.Caller, api.ListOptions) ([]T, error), shape func(T) wire) handler {
+func list[T, S any](obj api.Object, fn func(context.Context, *service.Caller, api.ListOptions) ([]T, error), shape func(T) S) handler {
 	return func(ctx context.Context, c *service.Caller, p []any) (any, error) {
 		o, err := opts(obj, p, 1, true)
 		if err != nil {

@@ -237,7 +237,7 @@ func (g *gandi) diskCount(ctx context.Context, c *service.Caller, p []any) (any,
 }
 
 func (g *gandi) diskInfo(ctx context.Context, c *service.Caller, p []any) (any, error) {
-	return byID("disk_id", g.svc.DiskInfo, func(d *api.Disk) any { return g.withDC(diskInfoWire(*d), d.DatacenterID) })(ctx, c, p)
+	return byID("disk_id", g.svc.DiskInfo, func(d *api.Disk) any { return g.withDCm(diskInfoWire(*d), d.DatacenterID) })(ctx, c, p)
 }
 
 func (g *gandi) diskCreate(ctx context.Context, c *service.Caller, p []any) (any, error) {

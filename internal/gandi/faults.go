@@ -14,7 +14,7 @@ var objectCodes = map[api.Object]int{
 	api.ObjUnknown: 0, api.ObjString: 12, api.ObjAccount: 101, api.ObjHosting: 300,
 	api.ObjVM: 301, api.ObjIface: 302, api.ObjIP: 303, api.ObjDisk: 304, api.ObjVLAN: 305,
 	api.ObjSSHKey: 306, api.ObjImage: 307, api.ObjDatacenter: 308, api.ObjOperation: 309,
-	api.ObjAPIKey: 310, api.ObjCoupon: 311, api.ObjTrial: 312,
+	api.ObjAPIKey: 310, api.ObjCoupon: 311, api.ObjTrial: 312, api.ObjSnapshotProfile: 313,
 }
 
 // cause is the last two digits of a faultCode and its name.

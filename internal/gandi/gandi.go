@@ -137,6 +137,8 @@ func (g *gandi) methods() map[string]xmlrpc.Method {
 		"hosting.vm.iface_attach":    g.call(api.ObjVM, g.vmIfaceAttach),
 		"hosting.vm.iface_detach":    g.call(api.ObjVM, g.vmIfaceDetach),
 	}
+	m["hosting.snapshotprofile.list"] = g.call(api.ObjSnapshotProfile, g.snapshotProfileList)
+	m["hosting.snapshotprofile.info"] = g.call(api.ObjSnapshotProfile, g.snapshotProfileInfo)
 	g.accessMethods(m)
 	return m
 }

@@ -116,14 +116,15 @@ func kind(v any) string {
 		return "dateTime"
 	case []any:
 		return "array"
-	case map[string]any:
+	case map[string]any, members:
 		return "struct"
 	}
 	return "other"
 }
 
-func checkKinds(t *testing.T, what string, w wire, want map[string]string) {
+func checkKinds(t *testing.T, what string, shape any, want map[string]string) {
 	t.Helper()
+	w := asWire(shape)
 	for k, kd := range want {
 		v, ok := w[k]
 		if !ok {

@@ -83,7 +83,7 @@ func (g *gandi) ipCount(ctx context.Context, c *service.Caller, p []any) (any, e
 }
 
 func (g *gandi) ipInfo(ctx context.Context, c *service.Caller, p []any) (any, error) {
-	return byID("ip_id", g.svc.IPInfo, func(ip *api.IP) any { return g.withDC(ipWire(*ip), ip.DatacenterID) })(ctx, c, p)
+	return byID("ip_id", g.svc.IPInfo, func(ip *api.IP) any { return g.withDCm(ipWire(*ip), ip.DatacenterID) })(ctx, c, p)
 }
 
 func (g *gandi) ipUpdate(ctx context.Context, c *service.Caller, p []any) (any, error) {
@@ -116,7 +116,7 @@ func (g *gandi) ifaceCount(ctx context.Context, c *service.Caller, p []any) (any
 
 func (g *gandi) ifaceInfo(ctx context.Context, c *service.Caller, p []any) (any, error) {
 	return byID("iface_id", g.svc.IfaceInfo, func(d *service.IfaceDetail) any {
-		return g.withDC(ifaceInfoWire(*d), d.Iface.DatacenterID)
+		return g.withDCm(ifaceInfoWire(*d), d.Iface.DatacenterID)
 	})(ctx, c, p)
 }
 

@@ -1,7 +1,6 @@
 package gandi
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/berth-io/berth/api"
@@ -58,6 +57,14 @@ func (g *gandi) withDC(w wire, dcID int64) wire {
 	return w
 }
 
+// withDCm is withDC for a shape built as members.
+func (g *gandi) withDCm(m members, dcID int64) members {
+	if d, err := g.svc.DatacenterInfo(dcID); err == nil {
+		return merge(m, members{mb("datacenter", datacenterWire(d))})
+	}
+	return m
+}
+
 func imageWire(im api.Image) wire {
 	return wire{
 		"id": im.ID, "disk_id": im.DiskID, "datacenter_id": im.DatacenterID, "author_id": im.AuthorID,
@@ -67,22 +74,25 @@ func imageWire(im api.Image) wire {
 	}
 }
 
-func vmWire(v api.VM) wire {
+// The shapes of vm.list and vm.info and of their parts are built as members in name order:
+// the bytes are those a map would give (the encoder sorts a map's keys), without a map
+// and a sort per object (TestOrderedShapes checks the order).
+
+func vmWire(v api.VM) members {
 	console := int64(0)
 	if v.Console {
 		console = 1
 	}
-	return wire{
-		"id": v.ID, "hostname": v.Hostname, "datacenter_id": v.DatacenterID, "state": v.State,
-		"memory": v.Memory, "vm_max_memory": v.MaxMemory, "cores": v.Cores, "flex_shares": int64(0),
-		"ai_active": v.AIActive, "console": console, "description": strOrNil(v.Description),
-		"farm": v.Farm, "is_migrating": false, "disks_id": ids(v.DisksID), "ifaces_id": ids(v.IfacesID),
-		"entity_id": v.EntityID, "date_created": v.Created, "date_updated": v.Updated,
+	return members{
+		mb("ai_active", v.AIActive), mb("console", console), mb("cores", v.Cores), mb("datacenter_id", v.DatacenterID),
+		mb("date_created", v.Created), mb("date_updated", v.Updated), mb("description", strOrNil(v.Description)),
+		mb("disks_id", ids(v.DisksID)), mb("entity_id", v.EntityID), mb("farm", v.Farm), mb("flex_shares", int64(0)),
+		mb("hostname", v.Hostname), mb("id", v.ID), mb("ifaces_id", ids(v.IfacesID)), mb("is_migrating", false),
+		mb("memory", v.Memory), mb("state", v.State), mb("vm_max_memory", v.MaxMemory),
 	}
 }
 
-func (g *gandi) vmInfoWire(d *service.VMDetail) wire {
-	w := vmWire(d.VM)
+func (g *gandi) vmInfoWire(d *service.VMDetail) members {
 	disks := make([]any, len(d.Disks))
 	for i, x := range d.Disks {
 		disks[i] = diskInfoWire(x)
@@ -95,44 +105,35 @@ func (g *gandi) vmInfoWire(d *service.VMDetail) wire {
 	if d.VM.State == api.VMRunning {
 		hvm = "running"
 	}
-	w["console_url"] = g.svc.ConsoleURL()
-	w["disks"] = disks
-	w["ifaces"] = ifaces
-	w["graph_urls"] = wire{"vcpu": []any{""}, "vdi": []any{""}, "vif": []any{""}}
-	w["hvm_state"] = hvm
-	w["probes"] = []any{}
-	w["triggers"] = []any{}
-	return g.withDC(w, d.VM.DatacenterID)
+	// datacenter_id only, no nested datacenter (D4 as corrected)
+	return merge(vmWire(d.VM), members{
+		mb("console_url", g.svc.ConsoleURL()), mb("disks", disks),
+		mb("graph_urls", wire{"vcpu": []any{""}, "vdi": []any{""}, "vif": []any{""}}), mb("hvm_state", hvm),
+		mb("ifaces", ifaces), mb("probes", []any{}), mb("triggers", []any{}),
+	})
 }
 
-func diskWire(d api.Disk) wire {
+func diskWire(d api.Disk) members {
 	vms := []any{}
 	if d.VMID != 0 {
 		vms = []any{d.VMID}
 	}
-	return wire{
-		"id": d.ID, "name": d.Name, "datacenter_id": d.DatacenterID, "size": d.Size, "total_size": d.Size,
-		"state": d.State, "type": d.Type, "visibility": d.Visibility, "is_boot_disk": d.BootDisk(),
-		"can_snapshot": d.Type == api.DiskData, "is_migrating": d.Migrating,
-		"kernel_version": strOrNil(d.KernelVersion), "label": strOrNil(d.Label), "source": idOrNil(d.Source),
-		"snapshot_profile_id": idOrNil(d.SnapshotProfileID), "snapshots_id": ids(d.SnapshotsID),
-		"vms_id": vms, "entity_id": d.EntityID, "date_created": d.Created, "date_updated": d.Updated,
+	return members{
+		mb("can_snapshot", d.Type == api.DiskData), mb("datacenter_id", d.DatacenterID), mb("date_created", d.Created),
+		mb("date_updated", d.Updated), mb("entity_id", d.EntityID), mb("id", d.ID), mb("is_boot_disk", d.BootDisk()),
+		mb("is_migrating", d.Migrating), mb("kernel_version", strOrNil(d.KernelVersion)), mb("label", strOrNil(d.Label)),
+		mb("name", d.Name), mb("size", d.Size), mb("snapshot_profile_id", idOrNil(d.SnapshotProfileID)),
+		mb("snapshots_id", ids(d.SnapshotsID)), mb("source", idOrNil(d.Source)), mb("state", d.State),
+		mb("total_size", d.Size), mb("type", d.Type), mb("visibility", d.Visibility), mb("vms_id", vms),
 	}
 }
 
-func diskInfoWire(d api.Disk) wire {
-	w := diskWire(d)
-	var profile any
-	if d.SnapshotProfileID != 0 {
-		profile = wire{"id": d.SnapshotProfileID, "name": fmt.Sprintf("profile%d", d.SnapshotProfileID)}
-	}
-	w["snapshot_profile"] = profile
+func diskInfoWire(d api.Disk) members {
+	var cmdline any
 	if c := CmdlineStruct(d.KernelCmdline); c != nil {
-		w["kernel_cmdline"] = c
-	} else {
-		w["kernel_cmdline"] = nil
+		cmdline = c
 	}
-	return w
+	return merge(diskWire(d), members{mb("kernel_cmdline", cmdline), mb("snapshot_profile", diskProfileWire(d.SnapshotProfileID))})
 }
 
 func numOrNil(n int64) any {
@@ -142,39 +143,37 @@ func numOrNil(n int64) any {
 	return n
 }
 
-func ifaceWire(f api.Iface) wire {
+func ifaceWire(f api.Iface) members {
 	var vlan any
 	if f.VLAN != nil {
 		vlan = wire{"id": f.VLAN.ID, "name": f.VLAN.Name, "entity_id": f.VLAN.EntityID}
 	}
-	return wire{
-		"id": f.ID, "num": numOrNil(f.Num), "type": f.Type, "state": f.State, "bandwidth": f.Bandwidth,
-		"datacenter_id": f.DatacenterID, "vlan": vlan, "vm_id": idOrNil(f.VMID), "ips_id": ids(f.IPsID),
-		"entity_id": strOrNil(f.EntityID), "date_created": f.Created, "date_updated": f.Updated,
+	return members{
+		mb("bandwidth", f.Bandwidth), mb("datacenter_id", f.DatacenterID), mb("date_created", f.Created),
+		mb("date_updated", f.Updated), mb("entity_id", strOrNil(f.EntityID)), mb("id", f.ID), mb("ips_id", ids(f.IPsID)),
+		mb("num", numOrNil(f.Num)), mb("state", f.State), mb("type", f.Type), mb("vlan", vlan), mb("vm_id", idOrNil(f.VMID)),
 	}
 }
 
-func ifaceInfoWire(d service.IfaceDetail) wire {
-	w := ifaceWire(d.Iface)
+func ifaceInfoWire(d service.IfaceDetail) members {
 	ips := make([]any, len(d.IPs))
 	for i, ip := range d.IPs {
 		ips[i] = ipWire(ip)
 	}
-	w["ips"] = ips
-	return w
+	return merge(ifaceWire(d.Iface), members{mb("ips", ips)})
 }
 
-func ipWire(ip api.IP) wire {
-	w := wire{
-		"id": ip.ID, "ip": strOrNil(ip.IP), "version": ip.Version, "num": ip.Num, "iface_id": ip.IfaceID,
-		"iface_num": numOrNil(ip.IfaceNum), "reverse": ip.Reverse, "state": ip.State, "type": ip.Type,
-		"bandwidth": ip.Bandwidth, "datacenter_id": ip.DatacenterID, "vm_id": idOrNil(ip.VMID),
-		"entity_id": ip.EntityID, "date_created": ip.Created, "date_updated": ip.Updated,
-	}
+func ipWire(ip api.IP) members {
+	var reverse any = ip.Reverse
 	if ip.State == api.StateBeingCreated && ip.Type == "public" {
-		w["reverse"] = nil
+		reverse = nil
 	}
-	return w
+	return members{
+		mb("bandwidth", ip.Bandwidth), mb("datacenter_id", ip.DatacenterID), mb("date_created", ip.Created),
+		mb("date_updated", ip.Updated), mb("entity_id", ip.EntityID), mb("id", ip.ID), mb("iface_id", ip.IfaceID),
+		mb("iface_num", numOrNil(ip.IfaceNum)), mb("ip", strOrNil(ip.IP)), mb("num", ip.Num), mb("reverse", reverse),
+		mb("state", ip.State), mb("type", ip.Type), mb("version", ip.Version), mb("vm_id", idOrNil(ip.VMID)),
+	}
 }
 
 func vlanWire(v api.VLAN) wire {

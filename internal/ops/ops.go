@@ -63,6 +63,8 @@ type Config struct {
 	// SnoozeWait is how long an operation waits before it looks again at an older operation
 	// on the same object.
 	SnoozeWait time.Duration
+	// Periodic is background work run on one process of the cluster (periodic.go).
+	Periodic []Periodic
 }
 
 // Engine enqueues and works operations.
@@ -122,7 +124,9 @@ func New(ctx context.Context, st store.Store, h Handler, cfg Config) (*Engine, e
 	if len(cfg.Queues) > 0 {
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &worker{e: e})
+		river.AddWorker(workers, &tickWorker{e: e})
 		rc.Workers = workers
+		rc.PeriodicJobs = periodicJobs(cfg)
 		rc.Queues = map[string]river.QueueConfig{}
 		for _, q := range cfg.Queues {
 			rc.Queues[q] = river.QueueConfig{MaxWorkers: cfg.MaxWorkers}

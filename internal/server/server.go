@@ -161,7 +161,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			own = queues // nobody else works the control queue
 		}
 	}
-	if d.eng, err = ops.New(ctx, d.st, d.svc, ops.Config{Queues: queues, Recover: own, Logger: log, Worker: opt.Host}); err != nil {
+	if d.eng, err = ops.New(ctx, d.st, d.svc, ops.Config{Queues: queues, Recover: own, Logger: log, Worker: opt.Host,
+		Periodic: []ops.Periodic{{Name: "snapshot_profiles", Every: service.SnapshotTickEvery, Queue: service.ControlQueue, Run: d.svc.SnapshotTick}}}); err != nil {
 		return nil, err
 	}
 	d.svc.SetEngine(d.eng, exec)

@@ -87,7 +87,10 @@ func checkDiskSpec(d *DiskSpec, create bool) error {
 	default:
 		return api.Errorf(api.Invalid, api.ObjDisk, "disk_spec: type %q is not data or snapshot", d.Type)
 	}
-	return nil
+	if d.Type == api.DiskSnapshot && d.SnapshotProfile != 0 {
+		return api.Errorf(api.Invalid, api.ObjDisk, "disk_spec: a snapshot cannot have a snapshot_profile")
+	}
+	return checkProfile(d.SnapshotProfile)
 }
 
 // newDisk inserts a disk row being created, with its disk_create operation (not submitted).
@@ -281,6 +284,12 @@ func (s *Service) checkDiskUpdate(d *store.Disk, u *DiskUpdate) error {
 	}
 	if u.Cmdline != nil && len(*u.Cmdline) > 1024 {
 		return api.Errorf(api.Invalid, api.ObjDisk, "update_spec: cmdline is longer than 1024 characters")
+	}
+	if u.SnapshotProfile != nil && *u.SnapshotProfile != 0 {
+		if d.Type == api.DiskSnapshot {
+			return api.Errorf(api.Invalid, api.ObjDisk, "update_spec: snapshot %d cannot have a snapshot_profile", d.ID)
+		}
+		return checkProfile(*u.SnapshotProfile)
 	}
 	return nil
 }

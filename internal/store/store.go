@@ -92,6 +92,11 @@ type Tx interface {
 	DisksOfVM(vmID int64) ([]*Disk, error)
 	UpdateDisk(d *Disk) error
 	DeleteDisk(id int64) error
+	// ProfiledDisks returns the data disks of every account that have a snapshot profile.
+	ProfiledDisks() ([]*Disk, error)
+	// AutoSnapshots returns the snapshots of a disk taken by its profile's schedules,
+	// oldest first.
+	AutoSnapshots(sourceID int64) ([]*Disk, error)
 
 	InsertIface(f *Iface) error
 	Iface(scope, id int64) (*Iface, error)
@@ -158,6 +163,9 @@ type Disk struct {
 	api.Disk
 	AccountID int64
 	Host      string
+	// Schedule is the schedule of the source's snapshot profile that took this snapshot;
+	// "" for a snapshot taken by hand (never pruned) and for data disks.
+	Schedule string
 }
 
 // Iface is an iface row.

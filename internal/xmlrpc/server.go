@@ -147,7 +147,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	result, err := s.call(r.Context(), name, params, false)
 	var body []byte
 	if err == nil {
-		if body, err = responseBytes(result); err != nil {
+		e := encoders.Get().(*encoder)
+		defer putEncoder(e) // after the write below: body is e's buffer
+		if body, err = e.response(result); err != nil {
 			s.log.ErrorContext(r.Context(), "xml-rpc result not encodable", "method", name, "err", err)
 			err = fmt.Errorf("method %s: %w", name, err)
 		}

@@ -43,14 +43,14 @@ func runClientScript(t *testing.T, py, script, handle string) {
 	b := NewBerthd(t, "sim")
 	b.Start()
 	key := b.Account(handle, 100000)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, py, filepath.Join("python", script), b.URL, key)
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s (%.1fs):\n%s", script, time.Since(start).Seconds(), out)
 	if ctx.Err() != nil {
-		t.Fatalf("%s did not finish in 90s", script)
+		t.Fatalf("%s did not finish in 150s", script)
 	}
 	if err != nil {
 		t.Fatalf("%s failed: %v\nend of berthd's log:\n%s", script, err, tail(b.Stderr(), 4000))

@@ -273,7 +273,7 @@ func idMethods(a, b *tenant, dc, src int64) map[string][]probe {
 		"hosting.vm.migrate":     {{[]any{a.vm, false}, nfVM}},
 
 		"hosting.disk.info":          {{[]any{a.disk}, nfDisk}, {[]any{a.sysDisk}, nfDisk}, {[]any{a.freeDisk}, nfDisk}, {[]any{a.snap}, nfDisk}},
-		"hosting.disk.update":        {{[]any{a.freeDisk, map[string]any{"size": 2048}}, nfDisk}, {[]any{a.disk, map[string]any{"name": "stolen"}}, nfDisk}},
+		"hosting.disk.update":        {{[]any{a.freeDisk, map[string]any{"size": 2048}}, nfDisk}, {[]any{a.disk, map[string]any{"name": "stolen"}}, nfDisk}, {[]any{a.disk, map[string]any{"snapshot_profile": 1}}, nfDisk}},
 		"hosting.disk.delete":        {{[]any{a.freeDisk}, nfDisk}, {[]any{a.snap}, nfDisk}},
 		"hosting.disk.rollback_from": {{[]any{a.snap}, nfDisk}},
 		"hosting.disk.create_from": {
@@ -324,7 +324,7 @@ var idlessMethods = []string{
 	"hosting.image.list", "image.list", "hosting.image.info", "image.info",
 	"hosting.disk.list_kernels", "disk.list_kernels", "hosting.disk.list_options", "disk.list_options",
 	"hosting.disk.create", "disk.create", "hosting.vlan.create", "hosting.ssh.create",
-	"hosting.snapshotprofile.list",
+	"hosting.snapshotprofile.list", "hosting.snapshotprofile.info",
 	"berth.key.list", "berth.key.create", "berth.account.redeem", "berth.trial.list",
 	"system.listMethods", "system.methodHelp", "system.methodSignature",
 }
@@ -497,7 +497,7 @@ func TestTenantIsolation(t *testing.T) {
 		len(methods), probes, lists, absent)
 
 	// Shared catalog: both tenants see the same datacenters and images.
-	for _, m := range []string{"hosting.datacenter.list", "hosting.image.list"} {
+	for _, m := range []string{"hosting.datacenter.list", "hosting.image.list", "hosting.snapshotprofile.list"} {
 		if diff := cmp.Diff(b.tmust(a, m), b.tmust(bt, m)); diff != "" {
 			t.Errorf("%s differs between tenants (-A +B):\n%s", m, diff)
 		}

@@ -55,17 +55,17 @@ var vms = &table[store.VM]{
 	kind: "vm", event: func(v *store.VM) (int64, any) { return v.AccountID, &v.VM },
 }
 
-var diskCols = []string{"account_id", "datacenter_id", "name", "size", "state", "type", "visibility", "kernel_version", "kernel_cmdline", "label", "source", "vm_id", "position", "read_only", "snapshot_profile_id", "entity_id", "host", "date_created", "date_updated"}
+var diskCols = []string{"account_id", "datacenter_id", "name", "size", "state", "type", "visibility", "kernel_version", "kernel_cmdline", "label", "source", "vm_id", "position", "read_only", "snapshot_profile_id", "entity_id", "host", "date_created", "date_updated", "snapshot_schedule"}
 
 var disks = &table[store.Disk]{
-	text: texts("name", "state", "type", "visibility", "kernel_version", "kernel_cmdline", "label", "entity_id", "host"),
+	text: texts("name", "state", "type", "visibility", "kernel_version", "kernel_cmdline", "label", "entity_id", "host", "snapshot_schedule"),
 	name: "disks", cols: diskCols, scoped: true,
 	fields: fieldsOf(diskCols, map[string]string{"snapshot_profile": "snapshot_profile_id"}),
 	vals: func(d *store.Disk) []any {
-		return []any{d.AccountID, d.DatacenterID, d.Name, d.Size, d.State, d.Type, d.Visibility, d.KernelVersion, d.KernelCmdline, d.Label, d.Source, d.VMID, d.Position, b2i(d.ReadOnly), d.SnapshotProfileID, d.EntityID, d.Host, unix(d.Created), unix(d.Updated)}
+		return []any{d.AccountID, d.DatacenterID, d.Name, d.Size, d.State, d.Type, d.Visibility, d.KernelVersion, d.KernelCmdline, d.Label, d.Source, d.VMID, d.Position, b2i(d.ReadOnly), d.SnapshotProfileID, d.EntityID, d.Host, unix(d.Created), unix(d.Updated), d.Schedule}
 	},
 	ptrs: func(d *store.Disk) []any {
-		return []any{&d.ID, &d.AccountID, &d.DatacenterID, &d.Name, &d.Size, &d.State, &d.Type, &d.Visibility, &d.KernelVersion, &d.KernelCmdline, &d.Label, &d.Source, &d.VMID, &d.Position, boolInt{&d.ReadOnly}, &d.SnapshotProfileID, &d.EntityID, &d.Host, unixTime{&d.Created}, unixTime{&d.Updated}}
+		return []any{&d.ID, &d.AccountID, &d.DatacenterID, &d.Name, &d.Size, &d.State, &d.Type, &d.Visibility, &d.KernelVersion, &d.KernelCmdline, &d.Label, &d.Source, &d.VMID, &d.Position, boolInt{&d.ReadOnly}, &d.SnapshotProfileID, &d.EntityID, &d.Host, unixTime{&d.Created}, unixTime{&d.Updated}, &d.Schedule}
 	},
 	id:   func(d *store.Disk) *int64 { return &d.ID },
 	kind: "disk", event: func(d *store.Disk) (int64, any) { return d.AccountID, &d.Disk },

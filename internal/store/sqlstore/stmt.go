@@ -50,6 +50,8 @@ func hotQueries() []string {
 	q := []string{
 		keyAuth, accountByKey, accountByHandle, disksOfVM, ifacesOfVM, ipsOfIface, usedAddresses, pendingBefore,
 		oneParent(vmDisksByParent), oneParent(vmIfacesByParent), oneParent(snapshotsByParent), oneParent(ipsByParent),
+		rangeParent(vmDisksByParent), rangeParent(vmIfacesByParent), rangeParent(snapshotsByParent), rangeParent(ipsByParent),
+		vms.pageSQL(), disks.pageSQL(), ifaces.pageSQL(), ips.pageSQL(),
 	}
 	for _, g := range []interface{ getSQL(scoped bool) string }{accounts, images, vms, disks, ifaces, ips, vlans, sshKeys, operations} {
 		q = append(q, g.getSQL(true), g.getSQL(false))

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -206,9 +207,16 @@ func (tb *table[T]) list(t *txn, q store.Query) ([]*T, error) {
 		sqlq += ", id" + dir
 	}
 	if q.Limit > 0 {
-		sqlq += fmt.Sprintf(" LIMIT %d OFFSET %d", q.Limit, q.Offset)
+		// as arguments, so that a page's text is the same for every page (prepared: stmt.go)
+		sqlq += fmt.Sprintf(" LIMIT $%d OFFSET $%d", len(args)+1, len(args)+2)
+		args = append(args, q.Limit, q.Offset)
 	}
 	return tb.queryRows(t, sqlq, args...)
+}
+
+// pageSQL is the text of list for an account's unfiltered page in id order.
+func (tb *table[T]) pageSQL() string {
+	return "SELECT " + tb.selectCols() + " FROM " + tb.name + " WHERE account_id = $1 ORDER BY id ASC LIMIT $2 OFFSET $3"
 }
 
 func (tb *table[T]) count(t *txn, q store.Query) (int64, error) {
@@ -340,6 +348,11 @@ func idsByParent(t *txn, q string, parents []int64) (map[int64][]int64, error) {
 	if len(parents) == 0 {
 		return out, nil
 	}
+	if lo, hi := slices.Min(parents), slices.Max(parents); len(parents) > 1 && hi-lo < 2*int64(len(parents)) {
+		// Dense ids (a page of a list): one prepared range query instead of a text with
+		// as many placeholders as parents, parsed at every call.
+		return idsInRange(t, rangeParent(q), parents, lo, hi)
+	}
 	ph := make([]string, len(parents))
 	args := make([]any, len(parents))
 	for i, p := range parents {
@@ -357,6 +370,35 @@ func idsByParent(t *txn, q string, parents []int64) (map[int64][]int64, error) {
 			return nil, err
 		}
 		out[p] = append(out[p], id)
+	}
+	return out, rows.Err()
+}
+
+// rangeParent is the text idsByParent runs for dense parents: (?) becomes a range.
+func rangeParent(q string) string {
+	return strings.Replace(q, " IN (?)", " BETWEEN $1 AND $2", 1)
+}
+
+// idsInRange runs a range text and keeps the rows of the parents asked for.
+func idsInRange(t *txn, q string, parents []int64, lo, hi int64) (map[int64][]int64, error) {
+	want := make(map[int64]bool, len(parents))
+	for _, p := range parents {
+		want[p] = true
+	}
+	out := map[int64][]int64{}
+	rows, err := t.query(q, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p, id int64
+		if err := rows.Scan(&p, &id); err != nil {
+			return nil, err
+		}
+		if want[p] {
+			out[p] = append(out[p], id)
+		}
 	}
 	return out, rows.Err()
 }
