@@ -143,7 +143,7 @@ func (d *Driver) launch(ctx context.Context, spec hypervisor.Spec) error {
 	if err := writeSpec(dir, spec); err != nil {
 		return err
 	}
-	for _, f := range []string{pidFile, qmpSock, consoleSock} {
+	for _, f := range []string{pidFile, qmpSock, consoleSock, qgaSock} {
 		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove stale %s: %w", f, err)
 		}
@@ -281,6 +281,10 @@ func buildArgs(spec hypervisor.Spec, dir, accel string, slots int, tapFD map[int
 		"-no-shutdown",
 		// Entropy from the host: the guest makes its SSH host keys at first boot.
 		"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
+	// The guest agent channel: virtio-serial port org.qemu.guest_agent.0 (guest.go).
+		"-chardev", "socket,id=qga0,path=" + optEscape(filepath.Join(dir, qgaSock)) + ",server=on,wait=off",
+		"-device", "virtio-serial-pci,id=vser0",
+		"-device", "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0",
 	}
 	if b := spec.Boot; b.Kernel != "" {
 		a = append(a, "-kernel", b.Kernel)
