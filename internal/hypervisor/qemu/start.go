@@ -281,7 +281,7 @@ func buildArgs(spec hypervisor.Spec, dir, accel string, slots int, tapFD map[int
 		"-no-shutdown",
 		// Entropy from the host: the guest makes its SSH host keys at first boot.
 		"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
-	// The guest agent channel: virtio-serial port org.qemu.guest_agent.0 (guest.go).
+		// The guest agent channel: virtio-serial port org.qemu.guest_agent.0 (guest.go).
 		"-chardev", "socket,id=qga0,path=" + optEscape(filepath.Join(dir, qgaSock)) + ",server=on,wait=off",
 		"-device", "virtio-serial-pci,id=vser0",
 		"-device", "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0",
