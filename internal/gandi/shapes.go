@@ -100,6 +100,12 @@ func (g *gandi) vmInfoWire(d *service.VMDetail) wire {
 	w["ifaces"] = ifaces
 	w["graph_urls"] = wire{"vcpu": []any{""}, "vdi": []any{""}, "vif": []any{""}}
 	w["hvm_state"] = hvm
+	// Berth extension (docs/api.md): whether the running VM's guest agent answers.
+	var agent any
+	if d.VM.State == api.VMRunning && d.VM.GuestAgent != "" {
+		agent = d.VM.GuestAgent
+	}
+	w["guest_agent"] = agent
 	w["probes"] = []any{}
 	w["triggers"] = []any{}
 	return g.withDC(w, d.VM.DatacenterID)

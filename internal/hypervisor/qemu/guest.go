@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -75,6 +76,30 @@ func (d *Driver) withGuest(ctx context.Context, id int64, op string, fn func(con
 	return nil
 }
 
+// bootGrace is how long after its QEMU started a guest whose agent does not answer yet
+// may still be booting: calls that change the guest wait for its agent until then.
+const bootGrace = 5 * time.Minute
+
+// withBootedGuest is withGuest, retried while the guest may still be booting (see
+// bootGrace).
+func (d *Driver) withBootedGuest(ctx context.Context, id int64, op string, fn func(context.Context, *qga) error) error {
+	for {
+		err := d.withGuest(ctx, id, op, fn)
+		if err == nil || !errors.Is(err, hypervisor.ErrNoGuestAgent) {
+			return err
+		}
+		fi, serr := os.Stat(filepath.Join(d.dir(id), pidFile))
+		if serr != nil || time.Since(fi.ModTime()) > bootGrace {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
 // GuestPing implements hypervisor.GuestAgent: guest-sync-delimited then guest-ping.
 func (d *Driver) GuestPing(ctx context.Context, id int64) error {
 	return d.withGuest(ctx, id, "ping guest agent of", func(ctx context.Context, g *qga) error {
@@ -84,7 +109,7 @@ func (d *Driver) GuestPing(ctx context.Context, id int64) error {
 
 // SetGuestPassword implements hypervisor.GuestAgent with guest-set-user-password.
 func (d *Driver) SetGuestPassword(ctx context.Context, id int64, user, password string) error {
-	return d.withGuest(ctx, id, "set password in", func(ctx context.Context, g *qga) error {
+	return d.withBootedGuest(ctx, id, "set password in", func(ctx context.Context, g *qga) error {
 		if err := g.setPassword(ctx, user, password); err != nil {
 			return err
 		}
@@ -96,7 +121,7 @@ func (d *Driver) SetGuestPassword(ctx context.Context, id int64, user, password 
 // SetGuestHostname implements hypervisor.GuestAgent: guest-exec of /bin/sh, which sets
 // the hostname, /etc/hostname and the 127.0.1.1 line of /etc/hosts.
 func (d *Driver) SetGuestHostname(ctx context.Context, id int64, name string) error {
-	return d.withGuest(ctx, id, "set hostname in", func(ctx context.Context, g *qga) error {
+	return d.withBootedGuest(ctx, id, "set hostname in", func(ctx context.Context, g *qga) error {
 		if err := g.setHostname(ctx, name); err != nil {
 			return err
 		}
