@@ -63,7 +63,7 @@ cp -a "$overlay/." "$r/"
 install -m 755 "$agent" "$r/sbin/berth-guest-agent"
 chmod 600 "$r/etc/shadow"
 chmod 755 "$r/etc/init.d/"* "$r/lib/berth/sshd" "$r/lib/berth/uevent" "$r/lib/berth/console" \
-	"$r/etc/acpi/PWRF/00000080" "$r/etc/udhcpc/default.script"
+	"$r/etc/acpi/PWRF/00000080" "$r/etc/udhcpc/default.script" "$r/usr/sbin/chpasswd"
 {
 	echo "NAME=\"Berth Tiny\""
 	echo "KERNEL=$kver"
