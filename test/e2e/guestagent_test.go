@@ -48,7 +48,7 @@ func TestGuestAgent(t *testing.T) {
 	}
 
 	// A consistent snapshot while the guest writes.
-	e.mustSSH(g.ip4, `mkdir -p /root/w; nohup sh -c 'i=0; while :; do echo "file $i" > /root/w/f$i; i=$((i+1)); usleep 20000; done' > /dev/null 2>&1 &`)
+	e.mustSSH(g.ip4, `mkdir -p /root/w; setsid sh -c 'i=0; while :; do echo "file $i" > /root/w/f$i; i=$((i+1)); usleep 20000; done' < /dev/null > /dev/null 2>&1 &`)
 	before := 0
 	pollUntil(t, guestTimeout, "the guest writes files", func() string {
 		before = countFiles(t, e, g)
