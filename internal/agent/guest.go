@@ -22,6 +22,12 @@ func (a *Agent) guestUpdate(ctx context.Context, op *store.Operation, u ops.VMUp
 	if u.Hostname == nil && u.Password == nil {
 		return
 	}
+	if up, ok := a.seed.(HostnameUpdater); ok && u.Hostname != nil && a.seed.Path(op.VMID) != "" {
+		// The guest sets its hostname from the seed at every boot: the new one, now.
+		if err := up.UpdateHostname(ctx, op.VMID, *u.Hostname); err != nil {
+			a.log.Error("hostname not written to the seed", "vm", op.VMID, "err", err)
+		}
+	}
 	ga, ok := a.hv.(hypervisor.GuestAgent)
 	if !ok {
 		return // no guest to reach (the sim backend)
@@ -47,6 +53,12 @@ func (a *Agent) guestUpdate(ctx context.Context, op *store.Operation, u ops.VMUp
 		return
 	}
 	ops.SetResult(op, ops.ResultGuest, "updated")
+}
+
+// HostnameUpdater is implemented by seeders that can change the hostname of a VM's
+// existing seed.
+type HostnameUpdater interface {
+	UpdateHostname(ctx context.Context, vmID int64, hostname string) error
 }
 
 // guestReason is why a guest could not be reached, for the operation's params.
