@@ -91,6 +91,9 @@ type VM struct {
 	IfacesID     []int64 // num order
 	Created      time.Time
 	Updated      time.Time
+	// GuestAgent says whether the guest agent of the running VM answers: "up", "down",
+	// or "" when not known (a Berth extension).
+	GuestAgent string
 }
 
 // Disk is a block device, attached to at most one VM.

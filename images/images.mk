@@ -12,6 +12,7 @@
 # Targets:
 #   images-deps        apt-get install what the builds and the smoke test need
 #   tiny               "Berth Tiny": Debian cloud kernel + busybox + dropbear
+#                      + Berth's guest agent (cmd/berth-guest-agent, needs Go)
 #   debian12           "Debian 12": debootstrap bookworm + cloud-init (~1.5 min)
 #   images             the images most tests use (tiny)
 #   images-smoke       boot tiny under TCG and check it end to end (smoke.sh)
@@ -38,6 +39,9 @@ DEB12 := $(BERTH_CACHE)/debian12
 TINY_SRCS := $(IMAGES_DIR)/lib.sh $(IMAGES_DIR)/manifest.sh \
 	$(wildcard $(IMAGES_DIR)/tiny/*.sh) $(IMAGES_DIR)/tiny/init \
 	$(shell find $(IMAGES_DIR)/tiny/rootfs -type f 2>/dev/null)
+GUEST_AGENT_SRCS := $(wildcard $(IMAGES_DIR)/../cmd/berth-guest-agent/*.go) \
+	$(filter-out %_test.go,$(wildcard $(IMAGES_DIR)/../internal/guestagent/*.go)) \
+	$(IMAGES_DIR)/../go.mod
 DEB12_SRCS := $(IMAGES_DIR)/lib.sh $(IMAGES_DIR)/manifest.sh \
 	$(IMAGES_DIR)/debian12/image.sh \
 	$(shell find $(IMAGES_DIR)/debian12/files -type f 2>/dev/null)
@@ -80,8 +84,13 @@ $(TINY)/initrd.img: $(TINY)/kernel/stamp $(IMAGES_DIR)/tiny/initramfs.sh \
 		$(IMAGES_DIR)/tiny/init $(IMAGES_DIR)/lib.sh
 	$(IMAGES_SRC)/tiny/initramfs.sh $(TINY)/kernel $@
 
-$(TINY)/disk.qcow2: $(TINY)/kernel/stamp $(TINY)/inputs $(TINY_SRCS)
-	$(IMAGES_SRC)/tiny/rootfs.sh $(TINY)/kernel $(IMAGES_SRC)/tiny/rootfs $@
+# The guest agent: Go, static (no libc in the image), stripped.
+$(TINY)/berth-guest-agent: $(GUEST_AGENT_SRCS)
+	@mkdir -p $(@D)
+	cd $(IMAGES_SRC)/.. && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o $@ ./cmd/berth-guest-agent
+
+$(TINY)/disk.qcow2: $(TINY)/kernel/stamp $(TINY)/inputs $(TINY_SRCS) $(TINY)/berth-guest-agent
+	$(IMAGES_SRC)/tiny/rootfs.sh $(TINY)/kernel $(IMAGES_SRC)/tiny/rootfs $(TINY)/berth-guest-agent $@
 
 $(TINY)/manifest.json: $(TINY)/disk.qcow2 $(TINY)/initrd.img $(TINY)/kernel/stamp \
 		$(IMAGES_DIR)/manifest.sh

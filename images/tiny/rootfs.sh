@@ -1,17 +1,20 @@
 #!/bin/sh
-# rootfs.sh KERNELDIR OVERLAY OUT: build the Berth Tiny root filesystem and
+# rootfs.sh KERNELDIR OVERLAY AGENT OUT: build the Berth Tiny root filesystem and
 # write it as a zstd-compressed qcow2 base image (ext4 on the whole disk, no
 # partition table, so root=/dev/vda; 256 MiB virtual, grown at boot when the
 # disk is bigger).
 # Contents: static busybox (+ applet links), the kernel's full module tree
 # (same deb as the kernel, with modules.dep), dropbear, dropbearkey, dbclient,
 # sftp-server, e2fsck/resize2fs/mke2fs, their shared libraries (found with
-# ldd) and the files under OVERLAY (init scripts, the seed handling).
+# ldd), the files under OVERLAY (init scripts, the seed handling) and Berth's
+# guest agent AGENT (a static binary, cmd/berth-guest-agent) as
+# /sbin/berth-guest-agent.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
-[ $# = 3 ] || die "usage: rootfs.sh KERNELDIR OVERLAY OUT"
-kdir=$1 overlay=$2 out=$3
+[ $# = 4 ] || die "usage: rootfs.sh KERNELDIR OVERLAY AGENT OUT"
+kdir=$1 overlay=$2 agent=$3 out=$4
+ldd "$agent" >/dev/null 2>&1 && die "$agent is not static"
 SIZE=${BERTH_TINY_SIZE:-256M}
 need_root
 
@@ -57,9 +60,10 @@ mkdir -p "$r/lib/modules"
 cp -a "$kdir/root/lib/modules/$kver" "$r/lib/modules/"
 
 cp -a "$overlay/." "$r/"
+install -m 755 "$agent" "$r/sbin/berth-guest-agent"
 chmod 600 "$r/etc/shadow"
 chmod 755 "$r/etc/init.d/"* "$r/lib/berth/sshd" "$r/lib/berth/uevent" "$r/lib/berth/console" \
-	"$r/etc/acpi/PWRF/00000080" "$r/etc/udhcpc/default.script"
+	"$r/etc/acpi/PWRF/00000080" "$r/etc/udhcpc/default.script" "$r/usr/sbin/chpasswd"
 {
 	echo "NAME=\"Berth Tiny\""
 	echo "KERNEL=$kver"

@@ -294,7 +294,7 @@ func (a *Agent) Execute(ctx context.Context, op *store.Operation) error {
 		case spec.Source == 0:
 			err = a.vol.Create(ctx, d.ID, d.Size)
 		case spec.Snapshot:
-			err = a.vol.Snapshot(ctx, d.ID, spec.Source)
+			err = a.snapshot(ctx, op, d.ID, spec.Source)
 		default:
 			err = a.vol.CreateFrom(ctx, d.ID, spec.Source, d.Size)
 		}

@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/berth-io/berth/api"
 	"github.com/berth-io/berth/internal/hypervisor"
@@ -12,6 +14,8 @@ import (
 type Observation struct {
 	VMID  int64
 	State string // api.VMRunning or api.VMHalted
+	// GuestAgent is GuestAgentUp or GuestAgentDown for a running VM, "" when not known.
+	GuestAgent string
 }
 
 // Observe reports the actual state of the given VMs, and the VMs the hypervisor runs that
@@ -29,6 +33,7 @@ func (a *Agent) Observe(ctx context.Context, vms []int64, known []int64) ([]Obse
 		}
 		obs = append(obs, Observation{VMID: id, State: s})
 	}
+	a.pingGuests(ctx, obs)
 	all, err := a.hv.List(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -60,4 +65,27 @@ func (a *Agent) RemoveOrphan(ctx context.Context, id int64) error {
 		return a.seed.Remove(ctx, id)
 	}
 	return nil
+}
+
+// pingTimeout bounds the guest agent pings of one Observe.
+const pingTimeout = 4 * time.Second
+
+// pingGuests fills GuestAgent of the running VMs of obs, pinging a few at a time.
+func (a *Agent) pingGuests(ctx context.Context, obs []Observation) {
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := range obs {
+		if obs[i].State != api.VMRunning {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(o *Observation) {
+			defer func() { <-sem; wg.Done() }()
+			o.GuestAgent = a.guestState(ctx, o.VMID)
+		}(&obs[i])
+	}
+	wg.Wait()
 }

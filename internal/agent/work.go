@@ -9,12 +9,22 @@ import (
 	"github.com/berth-io/berth/internal/store"
 )
 
-// vmUpdate changes memory and cores live; a new vm_max_memory takes a reboot.
+// vmUpdate changes memory and cores live (a new vm_max_memory takes a reboot), then
+// hands hostname and password to the guest's agent.
 func (a *Agent) vmUpdate(ctx context.Context, op *store.Operation) error {
 	u, err := decode[ops.VMUpdateSpec](op)
 	if err != nil {
 		return err
 	}
+	if err := a.vmUpdateHardware(ctx, op, u); err != nil {
+		return err
+	}
+	a.guestUpdate(ctx, op, u)
+	return nil
+}
+
+// vmUpdateHardware changes memory and cores.
+func (a *Agent) vmUpdateHardware(ctx context.Context, op *store.Operation, u ops.VMUpdateSpec) error {
 	run, err := a.running(ctx, op.VMID)
 	if err != nil || !run {
 		return err // a halted VM takes the new values at its next start

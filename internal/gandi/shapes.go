@@ -105,10 +105,15 @@ func (g *gandi) vmInfoWire(d *service.VMDetail) members {
 	if d.VM.State == api.VMRunning {
 		hvm = "running"
 	}
-	// datacenter_id only, no nested datacenter (D4 as corrected)
+	// datacenter_id only, no nested datacenter (D4 as corrected). guest_agent is a Berth
+	// extension (docs/api.md): whether the running VM's guest agent answers.
+	var agent any
+	if d.VM.State == api.VMRunning && d.VM.GuestAgent != "" {
+		agent = d.VM.GuestAgent
+	}
 	return merge(vmWire(d.VM), members{
 		mb("console_url", g.svc.ConsoleURL()), mb("disks", disks),
-		mb("graph_urls", wire{"vcpu": []any{""}, "vdi": []any{""}, "vif": []any{""}}), mb("hvm_state", hvm),
+		mb("graph_urls", wire{"vcpu": []any{""}, "vdi": []any{""}, "vif": []any{""}}), mb("guest_agent", agent), mb("hvm_state", hvm),
 		mb("ifaces", ifaces), mb("probes", []any{}), mb("triggers", []any{}),
 	})
 }

@@ -286,6 +286,9 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		if api.Terminal(cur.Step) {
 			return nil
 		}
+		for k, v := range op.Params { // with the results Execute recorded (SetResult)
+			SetResult(cur, k, v)
+		}
 		return e.finish(tx, cur, execErr)
 	})
 }

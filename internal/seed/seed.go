@@ -86,6 +86,24 @@ func (w *Writer) Seed(ctx context.Context, vmID int64, instanceID string, fb Fir
 // inode: QEMU holds it open, and the guest reads the new content from the same disk when a
 // NIC it does not know appears (the tiny guest does; see images/README.md).
 func (w *Writer) UpdateNICs(ctx context.Context, vmID int64, nics []NIC) error {
+	nf, err := nicFiles(nics)
+	if err != nil {
+		return fmt.Errorf("vm %d: %w", vmID, err)
+	}
+	return w.rewrite(ctx, vmID, func(files map[string][]byte) {
+		for k, v := range nf {
+			if v == nil {
+				delete(files, k)
+			} else {
+				files[k] = v
+			}
+		}
+	})
+}
+
+// rewrite changes the files of VM vmID's existing seed with change and rewrites the ISO
+// in place (see UpdateNICs).
+func (w *Writer) rewrite(ctx context.Context, vmID int64, change func(files map[string][]byte)) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	dst := w.iso(vmID)
@@ -93,17 +111,7 @@ func (w *Writer) UpdateNICs(ctx context.Context, vmID int64, nics []NIC) error {
 	if err != nil {
 		return fmt.Errorf("seed of vm %d: %w", vmID, err)
 	}
-	nf, err := nicFiles(nics)
-	if err != nil {
-		return fmt.Errorf("vm %d: %w", vmID, err)
-	}
-	for k, v := range nf {
-		if v == nil {
-			delete(files, k)
-		} else {
-			files[k] = v
-		}
-	}
+	change(files)
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -488,3 +488,33 @@ func TestUpdateNICsInPlace(t *testing.T) {
 		t.Fatal("UpdateNICs of a vm without a seed succeeded")
 	}
 }
+
+func TestUpdateHostname(t *testing.T) {
+	w := New(t.TempDir())
+	p, err := w.Seed(context.Background(), 1, "iid-1", FirstBoot{Hostname: "vm1", Password: "secret123"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.UpdateHostname(context.Background(), 1, "web2.example"); err != nil {
+		t.Fatal(err)
+	}
+	files, err := Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(files["berth/hostname"]); got != "web2.example\n" {
+		t.Fatalf("berth/hostname %q", got)
+	}
+	if got := string(files["meta-data"]); !strings.Contains(got, `local-hostname: "web2.example"`+"\n") || !strings.Contains(got, `instance-id: "iid-1"`) {
+		t.Fatalf("meta-data %q", got)
+	}
+	if got := string(files["user-data"]); !strings.Contains(got, "\nhostname: \"web2.example\"\n") || strings.Contains(got, "vm1") {
+		t.Fatalf("user-data %q", got)
+	}
+	if got := string(files["berth/root_password"]); got != "secret123\n" {
+		t.Fatalf("root_password %q", got)
+	}
+	if err := w.UpdateHostname(context.Background(), 1, "bad name"); err == nil {
+		t.Fatal("a hostname with a blank was accepted")
+	}
+}

@@ -18,6 +18,15 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	agents := map[int64]string{}
+	for _, o := range obs {
+		if o.GuestAgent != "" {
+			agents[o.VMID] = o.GuestAgent
+		}
+	}
+	if err := d.svc.ObservedGuests(ctx, agents); err != nil {
+		return err
+	}
 	for _, o := range obs {
 		if o.State == check[o.VMID] {
 			continue

@@ -59,3 +59,35 @@ func (s *Service) Observed(ctx context.Context, vmID int64, state string) (bool,
 	}
 	return changed, nil
 }
+
+// ObservedGuests records whether the guest agents of running VMs answer (vm.info's
+// guest_agent), for the VMs whose recorded value differs (vm.info ignores it while the
+// VM is not running). One transaction.
+func (s *Service) ObservedGuests(ctx context.Context, agents map[int64]string) error {
+	if len(agents) == 0 {
+		return nil
+	}
+	err := s.st.Write(ctx, func(tx store.Tx) error {
+		for id, st := range agents {
+			v, err := tx.VM(store.AllAccounts, id)
+			if err != nil {
+				if err := ignoreGone(err); err != nil {
+					return err
+				}
+				continue
+			}
+			if v.GuestAgent == st {
+				continue
+			}
+			v.GuestAgent = st
+			if err := tx.UpdateVM(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s.internal(err)
+	}
+	return nil
+}

@@ -18,7 +18,8 @@ func TestCLIQEMU(t *testing.T) {
 }
 
 // TestDebianCloudInit proves that a stock cloud-init guest (the Debian 12 image) gets its
-// hostname, user and SSH key from Berth's seed.
+// hostname, user and SSH key from Berth's seed, and that Berth drives its stock
+// qemu-guest-agent (hostname, password, a frozen snapshot).
 func TestDebianCloudInit(t *testing.T) {
 	t.Parallel()
 	e := newQEnv(t)
@@ -69,6 +70,28 @@ func TestDebianCloudInit(t *testing.T) {
 	}
 	if got := e.mustSSH(g.ip4, "hostname"); got != "deb1" {
 		t.Fatalf("root ssh: hostname %q", got)
+	}
+
+	// Debian's qemu-guest-agent, on the same boot: vm.info sees it, vm.update's hostname
+	// and root password reach the guest, and a snapshot of the running disk is frozen.
+	waitGuestAgent(t, g, "up")
+	op := e.do("hosting.vm.update", g.id, map[string]any{"hostname": "deb2", "password": "n3w-Debian-pass"})
+	if got := opParams(t, e, op)["guest_agent"]; got != "updated" {
+		t.Fatalf("vm_update guest_agent = %v, want updated", got)
+	}
+	if got := e.mustSSH(g.ip4, "hostname; cat /etc/hostname"); got != "deb2\ndeb2" {
+		t.Fatalf("hostname in the guest: %q", got)
+	}
+	check := `python3 -W ignore -c 'import crypt, spwd; h = spwd.getspnam("root").sp_pwdp; print(crypt.crypt("n3w-Debian-pass", h) == h)'`
+	if got := e.mustSSH(g.ip4, check); got != "True" {
+		t.Fatalf("root password in /etc/shadow is not the new one: %q", got)
+	}
+	snap := snapshot(t, e, g.sysDisk, "deb-snap")
+	if snap.consistency != "filesystem" {
+		t.Fatalf("snapshot of the running debian disk: consistency %q, want filesystem", snap.consistency)
+	}
+	if got := e.mustSSH(g.ip4, "touch /root/after-snapshot && echo ok"); got != "ok" {
+		t.Fatalf("the guest's filesystem after the snapshot: %q", got)
 	}
 }
 

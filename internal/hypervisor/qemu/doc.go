@@ -12,6 +12,7 @@
 //	qemu.log      QEMU's stdout and stderr of the last Start
 //	qmp.sock      the QMP socket
 //	console.sock  the serial console (ttyS0) as a unix socket server
+//	qga.sock      the guest agent channel (virtio-serial port org.qemu.guest_agent.0, guest.go)
 //	console.log   everything the guest wrote on the console, appended across boots
 //
 // The driver keeps no other state. Device lists (DIMMs, vCPUs, disks, NICs) are read

@@ -86,6 +86,8 @@ type Driver struct {
 	// procMu holds, per VM id, a mutex held while finding or creating its process, so
 	// that an adoption never races a launch (QEMU takes one QMP client at a time).
 	procMu map[int64]*sync.Mutex
+	// guestMu holds, per VM id, a mutex held while talking to its guest agent.
+	guestMu map[int64]*sync.Mutex
 
 	closing   chan struct{}
 	closeOnce sync.Once

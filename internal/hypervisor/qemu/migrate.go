@@ -145,7 +145,7 @@ func checkLayout(spec hypervisor.Spec, lay hypervisor.Layout) error {
 	if lay.Machine == "" || lay.CPUModel == "" || lay.BaseMemoryMB <= 0 || lay.BootCores <= 0 {
 		return errors.New("incomplete layout: machine, cpu model, memory and cores are needed")
 	}
-	want := map[string]bool{rngDevice: true}
+	want := map[string]bool{rngDevice: true, serialDevice: true}
 	for _, disk := range spec.Disks {
 		want[diskDevice(disk.ID)] = true
 	}

@@ -23,7 +23,7 @@ func TestIncomingArgs(t *testing.T) {
 	lay := hypervisor.Layout{
 		Machine: "pc-i440fx-7.2", CPUModel: "qemu64", BaseMemoryMB: 512, MaxMemMB: 1024, MemorySlots: 8,
 		BootCores: 1, MaxCores: 4,
-		PCISlots: map[string]int{"rng": 2, "vd1": 3, "seed": 4, "nic3": 5, "vd7": 6},
+		PCISlots: map[string]int{"rng": 2, "vd1": 3, "seed": 4, "nic3": 5, "vd7": 6, "vser0": 7},
 		DIMMs:    []hypervisor.DIMM{{ID: "dimm0", Backend: "dimm0-mem", SizeMB: 128, Slot: 0, Addr: 1 << 32}},
 		CPUs:     []hypervisor.HotCPU{{ID: "vcpu0", Type: "qemu64-x86_64-cpu", Props: map[string]int64{"socket-id": 0, "core-id": 1, "thread-id": 0}}},
 	}
@@ -35,6 +35,7 @@ func TestIncomingArgs(t *testing.T) {
 	for _, want := range []string{
 		"-machine pc-i440fx-7.2 ", "-cpu qemu64 ", "-m 512M,slots=8,maxmem=1024M ", "-smp 1,maxcpus=4 ",
 		"virtio-rng-pci,rng=rng0,addr=0x2 ",
+		"virtio-serial-pci,id=vser0,addr=0x7 ",
 		"virtio-blk-pci,drive=d1,id=vd1,serial=berth-1,addr=0x3 ",
 		"virtio-blk-pci,drive=d7,id=vd7,serial=berth-7,addr=0x6 ",
 		"virtio-blk-pci,drive=seed,id=seed,serial=berth-seed,addr=0x4 ",

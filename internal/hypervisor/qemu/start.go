@@ -144,7 +144,7 @@ func (d *Driver) launch(ctx context.Context, spec hypervisor.Spec, lay *hypervis
 	if err := writeSpec(dir, spec); err != nil {
 		return err
 	}
-	for _, f := range []string{pidFile, qmpSock, consoleSock} {
+	for _, f := range []string{pidFile, qmpSock, consoleSock, qgaSock} {
 		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove stale %s: %w", f, err)
 		}
@@ -302,6 +302,10 @@ func buildArgsLayout(spec hypervisor.Spec, dir, accel string, slots int, tapFD m
 		"-no-shutdown",
 		// Entropy from the host: the guest makes its SSH host keys at first boot.
 		"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0" + addr(rngDevice),
+		// The guest agent channel: virtio-serial port org.qemu.guest_agent.0 (guest.go).
+		"-chardev", "socket,id=qga0,path=" + optEscape(filepath.Join(dir, qgaSock)) + ",server=on,wait=off",
+		"-device", "virtio-serial-pci,id=" + serialDevice + addr(serialDevice),
+		"-device", "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0",
 	}
 	if b := spec.Boot; b.Kernel != "" {
 		a = append(a, "-kernel", b.Kernel)
@@ -344,6 +348,8 @@ func buildArgsLayout(spec hypervisor.Spec, dir, accel string, slots int, tapFD m
 const (
 	seedDevice = "seed"
 	rngDevice  = "rng"
+	// serialDevice carries the guest agent's port.
+	serialDevice = "vser0"
 )
 
 // Names of the QEMU objects behind a disk or NIC id.

@@ -34,6 +34,9 @@ func TestBuildArgs(t *testing.T) {
 			"-pidfile", "/run/berth/42/qemu.pid",
 			"-no-shutdown",
 			"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
+			"-chardev", "socket,id=qga0,path=/run/berth/42/qga.sock,server=on,wait=off",
+			"-device", "virtio-serial-pci,id=vser0",
+			"-device", "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0",
 		}
 	}
 	tests := []struct {

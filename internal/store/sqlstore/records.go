@@ -39,17 +39,17 @@ var images = &table[api.Image]{
 	id: func(i *api.Image) *int64 { return &i.ID },
 }
 
-var vmCols = []string{"account_id", "datacenter_id", "hostname", "state", "memory", "vm_max_memory", "cores", "max_cores", "console", "ai_active", "description", "farm", "entity_id", "host", "boot_memory", "date_created", "date_updated"}
+var vmCols = []string{"account_id", "datacenter_id", "hostname", "state", "memory", "vm_max_memory", "cores", "max_cores", "console", "ai_active", "description", "farm", "entity_id", "host", "boot_memory", "date_created", "date_updated", "guest_agent"}
 
 var vms = &table[store.VM]{
-	text: texts("hostname", "state", "description", "farm", "entity_id", "host"),
+	text: texts("hostname", "state", "description", "farm", "entity_id", "host", "guest_agent"),
 	name: "vms", cols: vmCols, scoped: true,
 	fields: fieldsOf(vmCols, nil),
 	vals: func(v *store.VM) []any {
-		return []any{v.AccountID, v.DatacenterID, v.Hostname, v.State, v.Memory, v.MaxMemory, v.Cores, v.MaxCores, b2i(v.Console), v.AIActive, v.Description, v.Farm, v.EntityID, v.Host, v.BootMemory, unix(v.Created), unix(v.Updated)}
+		return []any{v.AccountID, v.DatacenterID, v.Hostname, v.State, v.Memory, v.MaxMemory, v.Cores, v.MaxCores, b2i(v.Console), v.AIActive, v.Description, v.Farm, v.EntityID, v.Host, v.BootMemory, unix(v.Created), unix(v.Updated), v.GuestAgent}
 	},
 	ptrs: func(v *store.VM) []any {
-		return []any{&v.ID, &v.AccountID, &v.DatacenterID, &v.Hostname, &v.State, &v.Memory, &v.MaxMemory, &v.Cores, &v.MaxCores, boolInt{&v.Console}, &v.AIActive, &v.Description, &v.Farm, &v.EntityID, &v.Host, &v.BootMemory, unixTime{&v.Created}, unixTime{&v.Updated}}
+		return []any{&v.ID, &v.AccountID, &v.DatacenterID, &v.Hostname, &v.State, &v.Memory, &v.MaxMemory, &v.Cores, &v.MaxCores, boolInt{&v.Console}, &v.AIActive, &v.Description, &v.Farm, &v.EntityID, &v.Host, &v.BootMemory, unixTime{&v.Created}, unixTime{&v.Updated}, &v.GuestAgent}
 	},
 	id:   func(v *store.VM) *int64 { return &v.ID },
 	kind: "vm", event: func(v *store.VM) (int64, any) { return v.AccountID, &v.VM },

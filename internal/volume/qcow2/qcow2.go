@@ -12,8 +12,8 @@
 //     copy (qemu-img convert -O qcow2, which also flattens an overlay), then grown.
 //
 // A snapshot is also an independent copy (qemu-img convert -U). A snapshot of a disk in
-// use by a running VM is crash-consistent only: it holds what had reached the file, like
-// a power cut would leave it (a later change may use QMP blockdev-backup instead).
+// use by a running VM is made by SnapshotLive instead: QEMU fills the new file
+// (blockdev-backup, with the guest's filesystems frozen), see the agent.
 // Rollback replaces the whole content of a disk by a copy of the snapshot, keeping the
 // disk's virtual size when it was grown after the snapshot.
 //
