@@ -224,7 +224,7 @@ func (d *Daemon) Start(ctx context.Context) (string, error) {
 		return "", err
 	}
 	go d.every(ctx, d.cfg.HeartbeatEvery.Duration, "host check", func(ctx context.Context) error {
-		down, err := d.svc.CheckHosts(ctx, d.cfg.HostTimeout.Duration)
+		down, err := d.svc.CheckHosts(ctx, d.cfg.HostTimeout.Duration, d.opt.Host)
 		for _, h := range down {
 			// The shared queue's jobs it was running go to the hosts still up, now.
 			if _, terr := d.eng.TakeOver(ctx, h, []string{service.ControlQueue}); terr != nil {

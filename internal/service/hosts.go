@@ -39,11 +39,18 @@ func (s *Service) Heartbeat(ctx context.Context, name string) error {
 	})
 }
 
-// CheckHosts marks down the hosts silent for longer than timeout; their VMs' state becomes
+// CheckHosts marks down the hosts silent for longer than timeout; self, the host this
+// process runs (or ""), is alive by definition and beats first, so that a slow heartbeat
+// on a loaded machine never marks its own checker down. Their VMs' state becomes
 // unknown (not halted: they may well run) until their host is back and reconciles them.
-func (s *Service) CheckHosts(ctx context.Context, timeout time.Duration) ([]string, error) {
+func (s *Service) CheckHosts(ctx context.Context, timeout time.Duration, self string) ([]string, error) {
 	var down []string
 	err := s.st.Write(ctx, func(tx store.Tx) error {
+		if self != "" {
+			if _, err := tx.Heartbeat(self, s.now().UTC()); err != nil {
+				return err
+			}
+		}
 		var err error
 		if down, err = tx.MarkDown(s.now().UTC().Add(-timeout)); err != nil || len(down) == 0 {
 			return err
