@@ -24,7 +24,7 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05")
 	},
-	"stepclass": func(step string) string { return "step-" + strings.ToLower(step) },
+	"stepclass":  func(step string) string { return "step-" + strings.ToLower(step) },
 	"stateclass": func(state string) string { return "state-" + strings.ReplaceAll(state, "_", "-") },
 	"add":        func(a, b int64) int64 { return a + b },
 	"sub":        func(a, b int64) int64 { return a - b },

@@ -113,4 +113,3 @@ func (s *Server) diskRollback(w http.ResponseWriter, r *http.Request, c *service
 	op, err := s.svc.DiskRollback(r.Context(), c, snap)
 	return s.opQueued(w, op, err)
 }
-
