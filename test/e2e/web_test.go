@@ -134,7 +134,7 @@ func (p *page) eval(expr string) string {
 
 // text is the text of the first element of a CSS selector, "" when there is none.
 func text(sel string) string {
-	return fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel)
+	return fmt.Sprintf(`((document.querySelector(%q) || {}).textContent || "")`, sel)
 }
 
 const termText = `(() => { const b = window.berthTerm.buffer.active; const out = [];
