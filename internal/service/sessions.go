@@ -31,7 +31,7 @@ func (s *Service) sessions() (store.Sessions, error) {
 // Login checks an API key and opens a web console session: it returns a random token for
 // the cookie (only its hash is stored, so any API server of the cluster accepts it).
 func (s *Service) Login(ctx context.Context, key string) (string, *Caller, error) {
-	c, err := s.Auth(ctx, key)
+	c, err := s.AuthKey(ctx, key) // the console needs no API access: it says so instead
 	if err != nil {
 		return "", nil, err
 	}
@@ -70,8 +70,9 @@ func (s *Service) SessionAuth(ctx context.Context, token string) (*Caller, error
 		if err != nil {
 			return err
 		}
-		c = &Caller{AccountID: a.ID, Handle: a.Handle}
-		return nil
+		on, err := tx.APIAccess(a.ID)
+		c = &Caller{AccountID: a.ID, Handle: a.Handle, APIAccess: on}
+		return err
 	})
 	if err != nil {
 		return nil, api.Errorf(api.NoRight, api.ObjAccount, "session expired: log in again")

@@ -89,6 +89,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("POST /login", s.cop.Handler(http.HandlerFunc(s.login)))
 	mux.Handle("POST /logout", s.cop.Handler(http.HandlerFunc(s.logout)))
 	mux.HandleFunc("GET /v1/events", s.events)
+	s.publicAccessRoutes(mux)
 	for _, rt := range s.routes() {
 		mux.Handle(rt.pattern, s.cop.Handler(s.auth(rt.h)))
 	}
@@ -103,7 +104,7 @@ type route struct {
 func (s *Server) routes() []route {
 	var out []route
 	for _, group := range [][]route{s.vmListRoutes(), s.createRoutes(), s.vmRoutes(), s.vmDiskRoutes(), s.vmNetRoutes(),
-		s.consoleRoutes(), s.operationRoutes(), s.keyRoutes(), s.vlanRoutes(), s.accountRoutes()} {
+		s.consoleRoutes(), s.operationRoutes(), s.keyRoutes(), s.vlanRoutes(), s.accountRoutes(), s.accessRoutes()} {
 		out = append(out, group...)
 	}
 	return out
