@@ -36,7 +36,7 @@ func (s *Server) diskCreate(w http.ResponseWriter, r *http.Request, c *service.C
 	if err != nil {
 		return err
 	}
-	name := strings.TrimSpace(r.FormValue("name"))
+	name := strings.TrimSpace(r.FormValue("disk_name"))
 	op, err := s.svc.DiskCreate(r.Context(), c, service.DiskSpec{DatacenterID: vm.VM.DatacenterID, Name: name, Size: gb * 1024})
 	if err != nil {
 		return err

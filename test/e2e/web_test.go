@@ -42,6 +42,11 @@ func browser(t *testing.T) context.Context {
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelA() })
+	// Start the browser on this context: the first Run binds the browser to its context,
+	// and the steps' Runs use shorter-lived ones.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
 	return ctx
 }
 
@@ -175,7 +180,7 @@ func TestWebConsole(t *testing.T) {
 	})
 
 	p.step("disk", func() {
-		p.do(chromedp.SetValue(chromedp.CSS(`form[hx-post$="/disks"] input[name=name]`), "data1"), chromedp.Click(chromedp.ID("add-disk")))
+		p.do(chromedp.SetValue(chromedp.CSS(`form[hx-post$="/disks"] input[name=disk_name]`), "data1"), chromedp.Click(chromedp.ID("add-disk")))
 		p.until(2*opTimeout, "disk data1 attached", `!!document.querySelector('tr[data-name="data1"]')`)
 		p.do(chromedp.Click(chromedp.CSS(`tr[data-name="data1"] button.danger-soft`)))
 		p.until(opTimeout, "disk data1 detached", `!document.querySelector('tr[data-name="data1"]')`)
