@@ -128,7 +128,7 @@ func num(v any) int64 {
 }
 
 func (r restResp) obj(k string) map[string]any { m, _ := r.Body[k].(map[string]any); return m }
-func (r restResp) list(k string) []any       { l, _ := r.Body[k].([]any); return l }
+func (r restResp) list(k string) []any         { l, _ := r.Body[k].([]any); return l }
 
 // opIDs returns the ids of a 202's operation(s).
 func (r restResp) opIDs() []int64 {
