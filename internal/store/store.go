@@ -56,6 +56,7 @@ type Tx interface {
 	UsageReader
 	HostStore
 	IdempotencyStore
+	AccessStore
 	// Lock serializes the transactions that take the same name, until they end (the
 	// allocation of a pool's addresses, for instance).
 	Lock(name string) error
