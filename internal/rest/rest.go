@@ -201,7 +201,7 @@ func (a *API) idempotent(w http.ResponseWriter, cl *call, rt route, key string) 
 		return
 	}
 	cl.ctx = service.WithClaim(cl.ctx, claim)
-	_, err := rt.fn(cl)
+	fresh, err := rt.fn(cl)
 	if err != nil {
 		if claim.Duplicate && a.replay(w, cl, rt, claim) {
 			return
@@ -213,6 +213,10 @@ func (a *API) idempotent(w http.ResponseWriter, cl *call, rt route, key string) 
 		a.log.Warn("test hook: SIGKILL after commit", "idempotency_key", key)
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // the signal is on its way
+	}
+	if len(claim.Results()) == 0 { // the call changed nothing: nothing to replay
+		a.answer(w, rt.kind, fresh, false)
+		return
 	}
 	v, err := decodeResults(rt.kind, claim.Results())
 	if err != nil {
