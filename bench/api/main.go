@@ -164,6 +164,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if err != nil {
 		return b.explain(err)
 	}
+	webPage, webCookie, err := primeWebPage(ctx, b.url, key, sd.stored)
+	if err != nil {
+		return b.explain(err)
+	}
+	canned[callWebVMs] = webPage
 	cdir := filepath.Join(dir, "baseline")
 	if err := writeCanned(cdir, canned); err != nil {
 		return err
@@ -196,6 +201,9 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		return err
 	}
 	report(out, o, sd.stored, samples, bm, blm, canned)
+	if err := measureWebPage(ctx, o, b.url, bl.url, webCookie, webPage, sd.stored, out); err != nil {
+		return b.explain(err)
+	}
 	if err := measureREST(ctx, o, b, key, dir, out); err != nil { // rest.go
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-io/berth/internal/service"
 	"github.com/berth-io/berth/internal/store"
 	"github.com/berth-io/berth/internal/store/sqlstore"
+	"github.com/berth-io/berth/internal/web"
 	"github.com/berth-io/berth/internal/xmlrpc"
 )
 
@@ -57,6 +58,7 @@ type Daemon struct {
 	nets   *networks
 	hostDC int64
 	http   *http.Server
+	web    *web.Server
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -173,6 +175,7 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /api/console/{id}", d.consoleHandler)
 	d.mountREST(mux)
+	d.registerWeb(mux)
 	return mux
 }
 
@@ -212,6 +215,7 @@ func (d *Daemon) Start(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("listen: %w", err)
 	}
 	d.http = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	d.startEvents(ctx)
 	go func() {
 		defer close(d.done)
 		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

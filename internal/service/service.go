@@ -39,6 +39,8 @@ type Service struct {
 	cfg  Config
 	now  func() time.Time
 	log  *slog.Logger
+
+	events *EventHub
 }
 
 // Config holds the service's settings.
@@ -85,7 +87,7 @@ func New(st store.Store, cat *Catalog, cfg Config, log *slog.Logger) *Service {
 	if cfg.ReverseDomain == "" {
 		cfg.ReverseDomain = "berth.invalid"
 	}
-	return &Service{st: st, cat: cat, cfg: cfg, now: time.Now, log: log}
+	return &Service{st: st, cat: cat, cfg: cfg, now: time.Now, log: log, events: newEventHub(st, log)}
 }
 
 // SetEngine connects the service to the operations engine and the agent (they need the
