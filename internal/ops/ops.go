@@ -53,9 +53,12 @@ type Config struct {
 	// are rescued by River after RescueAfter.
 	Recover     []string
 	RescueAfter time.Duration
-	MaxWorkers  int
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Worker names this process's River client ("" lets River choose): TakeOver finds the
+	// jobs a dead host left running by it.
+	Worker     string
+	MaxWorkers int
+	Logger     *slog.Logger
+	Now        func() time.Time
 	// SnoozeWait is how long an operation waits before it looks again at an older operation
 	// on the same object.
 	SnoozeWait time.Duration
@@ -107,6 +110,7 @@ func New(ctx context.Context, st store.Store, h Handler, cfg Config) (*Engine, e
 	}
 	e := &Engine{st: st, h: h, log: cfg.Logger, now: cfg.Now, cfg: cfg}
 	rc := &river.Config{
+		ID:                   workerID(cfg.Worker, cfg.Now()),
 		Logger:               quiet(cfg.Logger),
 		FetchCooldown:        5 * time.Millisecond,
 		FetchPollInterval:    25 * time.Millisecond,

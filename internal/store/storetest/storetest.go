@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Usage", testUsage},
 		{"Rollback", testRollback},
 		{"Idempotency", testIdempotency},
+		{"Hosts", testHosts},
 		{"Events", testEvents},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
