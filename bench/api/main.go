@@ -210,6 +210,9 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if err := measureWebPage(ctx, o, b.url, bl.url, webCookie, webPage, sd.stored, out); err != nil {
 		return b.explain(err)
 	}
+	if err := measureREST(ctx, o, b, key, dir, out); err != nil { // rest.go
+		return err
+	}
 	if o.idle > 0 {
 		fmt.Fprintf(out, "berthd idle, %d VMs stored: %.2f cores over %s (background work: reconciliation, operations queue, billing)\n",
 			sd.stored, idle.Seconds()/o.idle.Seconds(), o.idle)

@@ -314,7 +314,7 @@ func TestRun(t *testing.T) {
 	for _, want := range []string{
 		"VMs stored: 130 (6 through hosting.vm.create_from", "124 cloned into the store",
 		"hosting.vm.info    berthd", "hosting.vm.info  baseline", "hosting.vm.list    berthd", "hosting.vm.list  baseline",
-		"berthd peak RSS (VmHWM)", "vm.info >= 5000 req/s",
+		"berthd peak RSS (VmHWM)", "vm.info >= 5000 req/s", "GET /v1/vms/{id}: berthd", "berthd/baseline throughput",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)

@@ -74,6 +74,8 @@ type Daemon struct {
 	web         *web.Server
 	cancel      context.CancelFunc
 	done        chan struct{}
+
+	metrics *metrics // /metrics (metrics.go)
 }
 
 // openStore opens the store of a configuration.
@@ -186,7 +188,8 @@ func (d *Daemon) Service() *service.Service { return d.svc }
 
 // Handler is the HTTP handler of the API.
 func (d *Daemon) Handler() http.Handler {
-	srv := xmlrpc.NewServer(xmlrpc.Options{MapError: gandi.Fault, Logger: d.log})
+	d.metrics = newMetrics(d.svc)
+	srv := xmlrpc.NewServer(xmlrpc.Options{MapError: gandi.Fault, Logger: d.log, Observe: d.metrics.observeXMLRPC})
 	gandi.Register(srv, d.svc)
 	mux := http.NewServeMux()
 	for _, p := range []string{"/xmlrpc/", "/xmlrpc", "/xmlrpc/2.0/", "/"} {
@@ -194,6 +197,7 @@ func (d *Daemon) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /api/console/{id}", d.consoleHandler)
+	d.mountREST(mux)
 	d.registerWeb(mux)
 	return mux
 }
@@ -238,6 +242,7 @@ func (d *Daemon) Start(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	go billing.Run(ctx, d.st, d.cfg.APIRating(), d.cfg.BillingEvery.Duration, d.log)
+	go d.pruneIdempotency(ctx)
 	go d.every(ctx, d.cfg.BillingEvery.Duration, "credits", func(ctx context.Context) error {
 		_, err := d.svc.CreditsTick(ctx)
 		return err

@@ -50,7 +50,12 @@ func (s *Service) SSHKeyCreate(ctx context.Context, c *Caller, name, value strin
 		return nil, api.Errorf(api.Invalid, api.ObjSSHKey, "value: %v", err)
 	}
 	k := &store.SSHKey{AccountID: c.AccountID, SSHKey: api.SSHKey{Name: name, Fingerprint: fp, Value: value}, Created: s.now().UTC()}
-	err = s.st.Write(ctx, func(tx store.Tx) error { return tx.InsertSSHKey(k) })
+	err = s.st.Write(ctx, func(tx store.Tx) error {
+		if err := tx.InsertSSHKey(k); err != nil {
+			return err
+		}
+		return s.remember(ctx, tx, c.AccountID, &k.SSHKey)
+	})
 	if errors.Is(err, store.ErrDuplicate) {
 		return nil, api.Errorf(api.Conflict, api.ObjSSHKey, "a key named %s already exists", name)
 	}
@@ -93,7 +98,10 @@ func (s *Service) SSHKeyDelete(ctx context.Context, c *Caller, id int64) error {
 		if _, err := tx.SSHKey(c.AccountID, id); err != nil {
 			return notFound(err, api.ObjSSHKey, id)
 		}
-		return tx.DeleteSSHKey(id)
+		if err := tx.DeleteSSHKey(id); err != nil {
+			return err
+		}
+		return s.remember(ctx, tx, c.AccountID, map[string]int64{"id": id})
 	})
 	if err != nil {
 		return s.internal(err)

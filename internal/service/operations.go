@@ -73,7 +73,10 @@ func (s *Service) OperationCancel(ctx context.Context, c *Caller, id int64) erro
 		}
 		op.Step, op.Updated = api.StepCancel, s.now().UTC()
 		op.LastError = "cancelled"
-		return tx.UpdateOperation(op)
+		if err := tx.UpdateOperation(op); err != nil {
+			return err
+		}
+		return s.remember(ctx, tx, c.AccountID, &op.Operation)
 	})
 	if err != nil {
 		return s.internal(err)
@@ -98,6 +101,9 @@ func (s *Service) OperationRelaunch(ctx context.Context, c *Caller, id int64) er
 		}
 		op.Step, op.LastError, op.Started, op.Updated = api.StepWait, "", nil, s.now().UTC()
 		if err := tx.UpdateOperation(op); err != nil {
+			return err
+		}
+		if err := s.remember(ctx, tx, c.AccountID, &op.Operation); err != nil {
 			return err
 		}
 		return s.enq.Enqueue(ctx, tx, op)

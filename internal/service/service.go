@@ -230,6 +230,9 @@ func (s *Service) submit(ctx context.Context, tx store.Tx, op *store.Operation) 
 	if err := tx.InsertOperation(op); err != nil {
 		return err
 	}
+	if err := s.remember(ctx, tx, op.AccountID, &op.Operation); err != nil {
+		return err
+	}
 	if s.enq == nil {
 		return errors.New("no operations engine")
 	}

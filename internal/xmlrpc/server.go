@@ -33,6 +33,9 @@ type Options struct {
 	// Logger receives panics, encoding failures and per-call debug lines
 	// (default: discard).
 	Logger *slog.Logger
+	// Observe, when set, is told of every decoded call: its method name ("unknown" for
+	// an unregistered one), its faultCode (0 for a success) and its duration (metrics).
+	Observe func(method string, fault int, d time.Duration)
 }
 
 // DefaultMapError maps a *ParamError to CodeInvalidParams with its message
@@ -53,6 +56,7 @@ type Server struct {
 	limits   Limits
 	mapError func(err error) Fault
 	log      *slog.Logger
+	observe  func(method string, fault int, d time.Duration)
 
 	mu      sync.RWMutex
 	methods map[string]Method
@@ -67,6 +71,7 @@ func NewServer(opts Options) *Server {
 			MaxElements: opts.MaxElements,
 		}.withDefaults(),
 		mapError: opts.MapError,
+		observe:  opts.Observe,
 		log:      opts.Logger,
 		methods:  map[string]Method{},
 	}
@@ -159,10 +164,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.DebugContext(r.Context(), "xml-rpc call", "method", name,
 			"duration", time.Since(start), "fault", f.Code)
 		s.writeFault(w, f)
+		s.observed(name, f.Code, start)
 		return
 	}
 	s.log.DebugContext(r.Context(), "xml-rpc call", "method", name, "duration", time.Since(start))
 	s.write(w, body)
+	s.observed(name, 0, start)
+}
+
+func (s *Server) observed(name string, fault int, start time.Time) {
+	if s.observe == nil {
+		return
+	}
+	if _, ok := s.lookup(name); !ok {
+		name = "unknown"
+	}
+	s.observe(name, fault, time.Since(start))
 }
 
 // call runs one method, turning a panic into an error wrapping ErrPanic.

@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Operations", testOperations},
 		{"Usage", testUsage},
 		{"Rollback", testRollback},
+		{"Idempotency", testIdempotency},
 		{"Hosts", testHosts},
 		{"Events", testEvents},
 	} {
