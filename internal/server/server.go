@@ -18,6 +18,7 @@ import (
 	"github.com/berth-io/berth/internal/config"
 	"github.com/berth-io/berth/internal/gandi"
 	"github.com/berth-io/berth/internal/ops"
+	"github.com/berth-io/berth/internal/pki"
 	"github.com/berth-io/berth/internal/service"
 	"github.com/berth-io/berth/internal/store"
 	"github.com/berth-io/berth/internal/store/sqlstore"
@@ -42,6 +43,8 @@ type Options struct {
 	// Datacenter is the dc_code (or id) a RoleAgent host serves; the all-in-one host serves
 	// every datacenter.
 	Datacenter string
+	// TLS is the API's HTTPS certificate and the cluster's mutual-TLS files.
+	TLS TLSOptions
 }
 
 // Daemon is a running berthd.
@@ -57,6 +60,7 @@ type Daemon struct {
 	nets   *networks
 	hostDC int64
 	http   *http.Server
+	certs  *pki.Reloader // the API's certificate; nil for plain HTTP
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -82,6 +86,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	}
 	if (opt.Role == RoleAPI || opt.Role == RoleAgent) && cfg.DB == "" {
 		return nil, errors.New("the api and agent roles share a PostgreSQL database: give --db postgres://…")
+	}
+	if opt.Role == RoleAll || opt.Role == RoleAPI {
+		if err := opt.TLS.check(cfg.Listen); err != nil {
+			return nil, err
+		}
+	} else if err := opt.TLS.Cluster.Check(); err != nil {
+		return nil, err
 	}
 	d = &Daemon{cfg: cfg, opt: opt, log: log, done: make(chan struct{})}
 	if d.st, err = openStore(ctx, cfg); err != nil {
@@ -197,14 +208,23 @@ func (d *Daemon) Start(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	go billing.Run(ctx, d.st, d.cfg.APIRating(), d.cfg.BillingEvery.Duration, d.log)
+	tcfg, certs, err := d.opt.TLS.apiTLS()
+	if err != nil {
+		return "", err
+	}
+	d.certs = certs
 	ln, err := net.Listen("tcp", d.cfg.Listen)
 	if err != nil {
 		return "", fmt.Errorf("listen: %w", err)
 	}
-	d.http = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	d.http = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, TLSConfig: tcfg}
 	go func() {
 		defer close(d.done)
-		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := d.http.Serve
+		if tcfg != nil {
+			serve = func(ln net.Listener) error { return d.http.ServeTLS(ln, "", "") } // HTTP/2 offered
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("http", "err", err)
 		}
 	}()
