@@ -179,7 +179,8 @@ func (d *Daemon) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /api/console/{id}", d.consoleHandler)
-	return mux
+	proxies, _ := d.opt.TLS.proxies() // checked in New
+	return withClient(mux, proxies)
 }
 
 // Start registers the host, starts the engine, the loops and the HTTP server (not for an

@@ -18,6 +18,8 @@ type TLSOptions struct {
 	// InsecureHTTP allows plain HTTP on an address other than loopback (behind a
 	// TLS-terminating proxy).
 	InsecureHTTP bool
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client (CIDRs).
+	TrustedProxies []string
 	// Cluster are this host's files for mutual TLS between hosts.
 	Cluster pki.HostFiles
 }
@@ -29,6 +31,7 @@ func tlsFlags(cmd *cobra.Command, o *TLSOptions, apiFlags bool) {
 		f.StringVar(&o.CertFile, "tls-cert", "", "serve the API over HTTPS with this certificate (PEM; re-read on SIGHUP)")
 		f.StringVar(&o.KeyFile, "tls-key", "", "private key of --tls-cert (PEM)")
 		f.BoolVar(&o.InsecureHTTP, "insecure-http", false, "allow plain HTTP on an address other than loopback (behind a TLS-terminating proxy)")
+		f.StringSliceVar(&o.TrustedProxies, "trusted-proxy", nil, "address or CIDR of a proxy whose X-Forwarded-For names the client (repeat)")
 	}
 	f.StringVar(&o.Cluster.CA, "cluster-ca", "", "cluster CA certificate for mutual TLS between hosts (berthd admin ca init)")
 	f.StringVar(&o.Cluster.Cert, "host-cert", "", "this host's certificate from the cluster CA (berthd admin host cert)")
@@ -42,6 +45,9 @@ func (o TLSOptions) check(listen string) error {
 		return fmt.Errorf("--tls-cert and --tls-key go together")
 	}
 	if err := o.Cluster.Check(); err != nil {
+		return err
+	}
+	if _, err := o.proxies(); err != nil {
 		return err
 	}
 	if o.CertFile != "" || o.InsecureHTTP || isLoopback(listen) {
@@ -95,4 +101,21 @@ func (d *Daemon) Scheme() string {
 		return "https"
 	}
 	return "http"
+}
+
+// proxies parses TrustedProxies.
+func (o TLSOptions) proxies() ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, s := range o.TrustedProxies {
+		if a, err := netip.ParseAddr(s); err == nil {
+			ps = append(ps, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxy %q: want an address or a CIDR", s)
+		}
+		ps = append(ps, p.Masked())
+	}
+	return ps, nil
 }

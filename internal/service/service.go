@@ -43,6 +43,9 @@ type Service struct {
 
 	authMu sync.Mutex
 	auth   map[string]authEntry // API key → caller, for authTTL
+
+	thrOnce sync.Once
+	thr     *throttle // failed authentications per client address
 }
 
 // Config holds the service's settings.
@@ -56,6 +59,7 @@ type Config struct {
 	MaxDisksPerVM    int
 	MaxIfacesPerVM   int
 	CreditPriceCents int64 // price of one credit in the prepaid currency, in cents
+	Throttle         ThrottleConfig
 }
 
 // New builds the service.
@@ -136,8 +140,8 @@ type authEntry struct {
 	expires time.Time
 }
 
-// Auth checks an API key.
-func (s *Service) Auth(ctx context.Context, key string) (*Caller, error) {
+// checkKey checks an API key (Auth adds the throttle).
+func (s *Service) checkKey(ctx context.Context, key string) (*Caller, error) {
 	if !keyRE.MatchString(key) {
 		obj := api.ObjUnknown
 		if key == "" {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -151,6 +153,30 @@ func TestTLS(t *testing.T) {
 		}
 		if !strings.Contains(b.Stderr(), "tls certificate reloaded") {
 			t.Error("no log line for the reload")
+		}
+	})
+
+	// Last: it locks 127.0.0.1 out of this berthd for minutes.
+	t.Run("failed authentications throttled", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for range 24 { // concurrently, so the growing delays do not add up
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b.Call("hosting.account.info", strings.Repeat("z", 24))
+			}()
+		}
+		wg.Wait()
+		_, err := b.Call("hosting.vm.list", strings.Repeat("y", 24))
+		var f *xmlrpc.Fault
+		if !errors.As(err, &f) || f.Code != client.FaultInvalidKey || !strings.Contains(f.String, "too many failed authentications from 127.0.0.1") {
+			t.Fatalf("after 25 failures: %v", err)
+		}
+		if _, err := b.Call("hosting.vm.list", key); err != nil {
+			t.Fatalf("a key already used from the address: %v", err)
+		}
+		if !strings.Contains(b.Stderr(), "address locked out after repeated failures") {
+			t.Error("no log line for the lockout")
 		}
 	})
 }
