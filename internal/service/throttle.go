@@ -178,4 +178,3 @@ func (s *Service) Auth(ctx context.Context, key string) (*Caller, error) {
 	}
 	return nil, err
 }
-

@@ -3,9 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net/http"
 	"net/http/httptrace"
 	"os"
