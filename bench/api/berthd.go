@@ -50,7 +50,7 @@ type berthd struct {
 	bin, data, config string
 	p                 *proc.Proc
 	extra             []string // more serve flags (--tls-cert …)
-	url               string // http://127.0.0.1:PORT/xmlrpc/
+	url               string   // http://127.0.0.1:PORT/xmlrpc/
 }
 
 // admin runs `berthd admin ARGS` on the data directory and returns its trimmed stdout.
