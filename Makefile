@@ -39,7 +39,7 @@ build:
 	go build -o bin/berth ./cmd/berth
 
 run: deps images build
-	bin/berthd serve --data $(DATA) --images $(BERTH_CACHE) --listen $(LISTEN) --demo
+	bin/berthd serve --data $(DATA) --images $(BERTH_CACHE) --listen $(LISTEN) --api-access all --demo
 
 test: deps images debian12 lint test-go fuzz
 

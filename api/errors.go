@@ -19,6 +19,7 @@ const (
 	NoCredit                // the account has no credits left
 	Unavailable             // a capacity or backend limit stops the request
 	BadKey                  // the API key is malformed
+	NoAccess                // the account has no API access
 )
 
 // Object names the kind of object an error is about.
@@ -39,6 +40,9 @@ const (
 	ObjDatacenter Object = "datacenter"
 	ObjOperation  Object = "operation"
 	ObjString     Object = "string"
+	ObjAPIKey     Object = "apikey"
+	ObjCoupon     Object = "coupon"
+	ObjTrial      Object = "trial"
 )
 
 // Error is the error type every service method returns.

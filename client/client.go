@@ -36,6 +36,7 @@ type Fault = xmlrpc.Fault
 // Fault codes the client gives a meaning to (gandi-api.md §1.4).
 const (
 	FaultInvalidKey   = 510150 // OBJECT_ACCOUNT (CAUSE_NORIGHT) [Invalid API key]
+	FaultNoAccess     = 510151 // OBJECT_ACCOUNT (CAUSE_NOACCESS): the account has no API access
 	FaultNoCredit     = 530040 // OBJECT_HOSTING_ACCOUNT (CAUSE_DONTEXIST)
 	FaultBadKeyFormat = 500037 // a key that does not match ^[a-z0-9]{24}$
 	FaultEmptyKey     = 501237 // an empty key

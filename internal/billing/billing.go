@@ -30,6 +30,10 @@ func Charge(ctx context.Context, st store.Store, r api.Rating, now time.Time) er
 		if err != nil {
 			return err
 		}
+		trials, err := activeTrials(tx)
+		if err != nil {
+			return err
+		}
 		for _, a := range accounts {
 			elapsed := now.Sub(a.BilledAt)
 			if elapsed <= 0 {
@@ -48,9 +52,45 @@ func Charge(ctx context.Context, st store.Store, r api.Rating, now time.Time) er
 			if err := tx.UpdateAccount(a); err != nil {
 				return err
 			}
+			if err := consumeTrials(tx, trials[a.ID], cost); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
+}
+
+// activeTrials returns the running free trials by account, oldest first.
+func activeTrials(tx store.Tx) (map[int64][]*store.Trial, error) {
+	list, err := tx.Trials(store.AllAccounts, true)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int64][]*store.Trial{}
+	for _, tr := range list {
+		out[tr.AccountID] = append(out[tr.AccountID], tr)
+	}
+	return out, nil
+}
+
+// consumeTrials spends an account's trial credits first: what a trial still holds when it
+// ends is forfeited, what the account paid for is not.
+func consumeTrials(tx store.Tx, trials []*store.Trial, cost int64) error {
+	for _, tr := range trials {
+		if cost <= 0 {
+			return nil
+		}
+		use := min(cost, tr.LeftMilli)
+		if use <= 0 {
+			continue
+		}
+		tr.LeftMilli -= use
+		cost -= use
+		if err := tx.UpdateTrial(tr); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Run charges every interval until ctx ends.

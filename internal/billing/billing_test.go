@@ -40,6 +40,10 @@ func TestCharge(t *testing.T) {
 		if err := tx.InsertAccount(a); err != nil {
 			return err
 		}
+		// A free trial of 8 credits, used before the paid ones.
+		if err := tx.InsertTrial(&store.Trial{AccountID: a.ID, CouponID: 1, GrantedMilli: 8000, LeftMilli: 8000, Started: start, Expires: start.Add(24 * time.Hour)}); err != nil {
+			return err
+		}
 		return tx.InsertVM(&store.VM{AccountID: a.ID, VM: api.VM{DatacenterID: 1, Hostname: "v", State: api.VMRunning, Memory: 1024, MaxMemory: 2048, Cores: 1, MaxCores: 4, Farm: "default", EntityID: "e", Created: start, Updated: start}})
 	})
 	if err != nil {
@@ -56,6 +60,10 @@ func TestCharge(t *testing.T) {
 		}
 		if got.CreditsMilli != 100_000-10_500 || !got.BilledAt.Equal(start.Add(90*time.Minute)) {
 			t.Errorf("after 1.5 h at 7/h: %d milli-credits, billed at %s", got.CreditsMilli, got.BilledAt)
+		}
+		trials, err := tx.Trials(a.ID, true)
+		if err != nil || len(trials) != 1 || trials[0].LeftMilli != 0 {
+			t.Errorf("trial after 10.5 credits used: %+v, %v; want its 8 credits used first", trials, err)
 		}
 		return nil
 	})

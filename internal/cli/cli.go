@@ -223,6 +223,8 @@ func (a *app) describe(err error) string {
 		switch f.Code {
 		case client.FaultInvalidKey, client.FaultBadKeyFormat, client.FaultEmptyKey:
 			return "the API key was refused (" + client.FaultMessage(f) + "): run berth setup, or set BERTH_API_KEY"
+		case client.FaultNoAccess:
+			return client.FaultMessage(f) + " (your keys are valid; API access is granted per account: ask your provider's support, or request a trial on the web console's /trial page)"
 		case client.FaultNoCredit:
 			return client.FaultMessage(f) + ": the account has no credits left"
 		}

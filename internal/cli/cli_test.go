@@ -159,9 +159,15 @@ func TestGolden(t *testing.T) {
 			h.fake.failType["vm_create"] = "no host has 512 MB free in FR-SD5"
 		}},
 		{args: []string{"vm", "create", "web3"}, name: "vm create interrupted", prep: func(h *harness, cancel context.CancelFunc) {
-			h.fake.onPoll = func(id int64) {
+			h.fake.onPoll = func(ctx context.Context, id int64) {
 				if id == 203 {
 					cancel()
+					// Answer only once the client gave up the request, so that the answer
+					// never races the interruption (the golden has 203 still in WAIT).
+					select {
+					case <-ctx.Done():
+					case <-time.After(10 * time.Second):
+					}
 				}
 			}
 		}},

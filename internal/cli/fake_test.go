@@ -38,10 +38,10 @@ type fakeAPI struct {
 	ops                                                 []obj
 	scripts                                             map[int64][]string // steps an operation goes through, one per poll
 	nextID                                              int64
-	calls                                               []string          // mutating calls, "method params-as-json"
-	failType                                            map[string]string // operation type → last_error: it ends in ERROR
-	onPoll                                              func(id int64)    // called on each operation.info
-	console                                             strings.Builder   // what console clients sent
+	calls                                               []string                            // mutating calls, "method params-as-json"
+	failType                                            map[string]string                   // operation type → last_error: it ends in ERROR
+	onPoll                                              func(ctx context.Context, id int64) // called on each operation.info, with the request's context
+	console                                             strings.Builder                     // what console clients sent
 }
 
 func newFake(t *testing.T) *fakeAPI {
@@ -367,7 +367,7 @@ func (f *fakeAPI) methods() map[string]xmlrpc.Method {
 		"hosting.disk.list_kernels": func(_ context.Context, p []any) (any, error) {
 			return obj{"linux": []any{"sim-6.1-x86_64"}, "linux-hvm": []any{"grub", "raw"}}, nil
 		},
-		"operation.info": func(_ context.Context, p []any) (any, error) {
+		"operation.info": func(ctx context.Context, p []any) (any, error) {
 			o := find(f.ops, p[0])
 			if o == nil {
 				return nil, fault(530942, "OPERATION", "NOTFOUND", fmt.Sprintf("operation %v not found", p[0]))
@@ -380,7 +380,7 @@ func (f *fakeAPI) methods() map[string]xmlrpc.Method {
 				}
 			}
 			if f.onPoll != nil {
-				f.onPoll(id)
+				f.onPoll(ctx, id)
 			}
 			return o, nil
 		},

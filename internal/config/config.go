@@ -55,6 +55,8 @@ type Config struct {
 	HostTimeout      Duration     `json:"host_timeout"`    // silence after which a host is down
 	ReconcileEvery   Duration     `json:"reconcile_every"` // how often VMs' actual state is checked
 	MaxCores         int64        `json:"max_cores"`
+	APIAccess        string       `json:"api_access"`         // granted (accounts given API access) or all
+	TrialWarning     Duration     `json:"trial_warning"`      // how long before a free trial ends its account is warned
 	Accel            string       `json:"accel"`              // qemu: auto (KVM only when a test boot works), tcg or kvm
 	StopTimeout      Duration     `json:"stop_timeout"`       // qemu: ACPI power-off grace before quitting
 	MemoryCapacityMB int64        `json:"memory_capacity_mb"` // memory VMs may use (0: the host's minus host_reserve_mb)
@@ -107,6 +109,8 @@ func Default() Config {
 		HeartbeatEvery: Duration{2 * time.Second},
 		HostTimeout:    Duration{15 * time.Second},
 		MaxCores:       4,
+		APIAccess:      "granted",
+		TrialWarning:   Duration{72 * time.Hour},
 		Accel:          "auto",
 		StopTimeout:    Duration{30 * time.Second},
 		HostReserveMB:  1024,
@@ -160,6 +164,9 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("config: datacenter %s: ipv6_prefix: %w", d.Code, err)
 			}
 		}
+	}
+	if c.APIAccess != "granted" && c.APIAccess != "all" {
+		return fmt.Errorf("config: api_access %q is not granted or all", c.APIAccess)
 	}
 	if c.BillingEvery.Duration < time.Second {
 		return fmt.Errorf("config: billing_every %s is under 1s", c.BillingEvery)

@@ -14,6 +14,7 @@ var objectCodes = map[api.Object]int{
 	api.ObjUnknown: 0, api.ObjString: 12, api.ObjAccount: 101, api.ObjHosting: 300,
 	api.ObjVM: 301, api.ObjIface: 302, api.ObjIP: 303, api.ObjDisk: 304, api.ObjVLAN: 305,
 	api.ObjSSHKey: 306, api.ObjImage: 307, api.ObjDatacenter: 308, api.ObjOperation: 309,
+	api.ObjAPIKey: 310, api.ObjCoupon: 311, api.ObjTrial: 312,
 }
 
 // cause is the last two digits of a faultCode and its name.
@@ -24,7 +25,7 @@ type cause struct {
 
 // causes maps service error codes to Gandi causes. BADPARAMETER (37), ATTACHED (39),
 // DONTEXIST (40), NOTFOUND (42) and NORIGHT (50) are real; BADSTATE (38) and UNAVAILABLE
-// (41) are this project's (no client branches on them).
+// (41) and NOACCESS (51: the account has no API access, 510151) are this project's.
 var causes = map[api.Code]cause{
 	api.BadKey:      {37, "BADPARAMETER"},
 	api.Invalid:     {37, "BADPARAMETER"},
@@ -34,6 +35,7 @@ var causes = map[api.Code]cause{
 	api.Unavailable: {41, "UNAVAILABLE"},
 	api.NotFound:    {42, "NOTFOUND"},
 	api.NoRight:     {50, "NORIGHT"},
+	api.NoAccess:    {51, "NOACCESS"},
 }
 
 // InternalFault is the faultCode of an internal error (qualification 1, server).

@@ -137,5 +137,6 @@ func (g *gandi) methods() map[string]xmlrpc.Method {
 		"hosting.vm.iface_attach":    g.call(api.ObjVM, g.vmIfaceAttach),
 		"hosting.vm.iface_detach":    g.call(api.ObjVM, g.vmIfaceDetach),
 	}
+	g.accessMethods(m)
 	return m
 }

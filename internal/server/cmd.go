@@ -36,7 +36,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // configFlags registers the flags shared by every command that opens the data directory.
 func configFlags(cmd *cobra.Command) func() (config.Config, error) {
-	var file, data, backend, images, listen, db, netns string
+	var file, data, backend, images, listen, db, netns, apiAccess string
 	var simLatency, heartbeat, hostTimeout time.Duration
 	f := cmd.Flags()
 	f.StringVar(&file, "config", "", "JSON configuration file")
@@ -46,6 +46,7 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 	f.StringVar(&listen, "listen", "", "address of the API, host:port")
 	f.StringVar(&db, "db", "", "PostgreSQL URL (postgres://…); default: SQLite in the data directory")
 	f.StringVar(&netns, "netns-prefix", "", "prefix of the datacenters' network namespaces (default berth-)")
+	f.StringVar(&apiAccess, "api-access", "", "which accounts may use the APIs: granted (per handle, the default) or all")
 	f.DurationVar(&simLatency, "sim-latency", 0, "time each fake driver call takes (sim backend)")
 	f.DurationVar(&heartbeat, "heartbeat", 0, "how often a host says it is alive (default 2s)")
 	f.DurationVar(&hostTimeout, "host-timeout", 0, "silence after which a host is marked down (default 15s)")
@@ -56,7 +57,7 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 				return c, err
 			}
 		}
-		for dst, v := range map[*string]string{&c.DataDir: data, &c.Backend: backend, &c.ImagesDir: images, &c.Listen: listen, &c.DB: db, &c.NetnsPrefix: netns} {
+		for dst, v := range map[*string]string{&c.DataDir: data, &c.Backend: backend, &c.ImagesDir: images, &c.Listen: listen, &c.DB: db, &c.NetnsPrefix: netns, &c.APIAccess: apiAccess} {
 			if v != "" {
 				*dst = v
 			}
@@ -200,6 +201,8 @@ func adminCmd(stdout io.Writer) *cobra.Command {
 	create.Flags().StringVar(&handle, "handle", "", "account handle (required)")
 	create.Flags().StringVar(&fullname, "fullname", "", "full name")
 	create.Flags().Int64Var(&credits, "credits", 0, "initial credits")
+	var noAPI bool
+	create.Flags().BoolVar(&noAPI, "no-api-access", false, "create the account without API access (grant it later: account api enable)")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
 		return withDaemon(cmd.Context(), loadC, RoleAdmin, func(ctx context.Context, dm *Daemon) error {
 			svc := dm.svc
@@ -209,6 +212,11 @@ func adminCmd(stdout io.Writer) *cobra.Command {
 			_, key, err := svc.CreateAccount(ctx, handle, fullname, credits)
 			if err != nil {
 				return err
+			}
+			if noAPI {
+				if err := svc.SetAPIAccess(ctx, handle, false); err != nil {
+					return err
+				}
 			}
 			fmt.Fprintln(stdout, key)
 			return nil
@@ -233,7 +241,8 @@ func adminCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		})
 	}
-	account.AddCommand(create, credit)
+	account.AddCommand(create, credit, apiAccessCmd(stdout), adminKeyCmd(stdout))
+	admin.AddCommand(couponCmd(stdout), trialCmd(stdout))
 	return admin
 }
 

@@ -115,6 +115,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	d.svc = service.New(d.st, cat, service.Config{
 		Rating: cfg.APIRating(), Currency: cfg.Currency, ReverseDomain: cfg.ReverseDomain,
 		ConsoleURL: cfg.ConsoleURL, MaxCores: cfg.MaxCores, CreditPriceCents: cfg.CreditCents,
+		OpenAPIAccess: cfg.APIAccess == "all", TrialWarning: cfg.TrialWarning.Duration,
 	}, log)
 	d.nets = &networks{svc: d.svc, cat: cat, namespace: func(dc *service.Datacenter) string {
 		if cfg.HostNetwork {
@@ -209,6 +210,10 @@ func (d *Daemon) Start(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	go billing.Run(ctx, d.st, d.cfg.APIRating(), d.cfg.BillingEvery.Duration, d.log)
+	go d.every(ctx, d.cfg.BillingEvery.Duration, "credits", func(ctx context.Context) error {
+		_, err := d.svc.CreditsTick(ctx)
+		return err
+	})
 	tcfg, certs, err := d.opt.TLS.apiTLS()
 	if err != nil {
 		return "", err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/berth-io/berth/api"
 	"github.com/berth-io/berth/internal/ops"
@@ -25,7 +26,7 @@ func (s *Service) CreateAccount(ctx context.Context, handle, fullname string, cr
 	key := NewKey()
 	now := s.now().UTC()
 	a := &store.Account{Account: api.Account{Handle: handle, FullName: fullname, Created: now}, KeyHash: HashKey(key), CreditsMilli: credits * 1000, BilledAt: now}
-	err := s.st.Write(ctx, func(tx store.Tx) error { return tx.InsertAccount(a) })
+	err := s.st.Write(ctx, func(tx store.Tx) error { return insertAccount(tx, a, key, now) })
 	if errors.Is(err, store.ErrDuplicate) {
 		return nil, "", fmt.Errorf("account %s already exists", handle)
 	}
@@ -34,6 +35,14 @@ func (s *Service) CreateAccount(ctx context.Context, handle, fullname string, cr
 	}
 	a.Credits = credits
 	return &a.Account, key, nil
+}
+
+// insertAccount inserts an account and its first API key, named "default".
+func insertAccount(tx store.Tx, a *store.Account, key string, now time.Time) error {
+	if err := tx.InsertAccount(a); err != nil {
+		return err
+	}
+	return tx.InsertAPIKey(&store.APIKey{AccountID: a.ID, Name: "default", KeyHash: a.KeyHash, Prefix: key[:keyPrefixLen], Created: now})
 }
 
 // Credit adds credits (and prepaid money, in cents) to an account.

@@ -41,9 +41,6 @@ type Service struct {
 	now  func() time.Time
 	log  *slog.Logger
 
-	authMu sync.Mutex
-	auth   map[string]authEntry // API key → caller, for authTTL
-
 	thrOnce sync.Once
 	thr     *throttle // failed authentications per client address
 }
@@ -58,8 +55,10 @@ type Config struct {
 	MaxCores         int64   // cores a VM can grow to without a reboot
 	MaxDisksPerVM    int
 	MaxIfacesPerVM   int
-	CreditPriceCents int64 // price of one credit in the prepaid currency, in cents
-	Throttle         ThrottleConfig
+	CreditPriceCents int64          // price of one credit in the prepaid currency, in cents
+	OpenAPIAccess    bool           // every account may use the APIs, not only those granted access
+	TrialWarning     time.Duration  // how long before a trial ends its account is warned
+	Throttle         ThrottleConfig // failed authentications per client address
 }
 
 // New builds the service.
@@ -91,7 +90,7 @@ func New(st store.Store, cat *Catalog, cfg Config, log *slog.Logger) *Service {
 	if cfg.ReverseDomain == "" {
 		cfg.ReverseDomain = "berth.invalid"
 	}
-	return &Service{st: st, cat: cat, cfg: cfg, now: time.Now, log: log, auth: map[string]authEntry{}}
+	return &Service{st: st, cat: cat, cfg: cfg, now: time.Now, log: log}
 }
 
 // SetEngine connects the service to the operations engine and the agent (they need the
@@ -108,6 +107,8 @@ func (s *Service) Catalog() *Catalog { return s.cat }
 type Caller struct {
 	AccountID int64
 	Handle    string
+	KeyID     int64 // the API key used (0 for the operator's own calls)
+	APIAccess bool  // whether the account may use the APIs
 }
 
 var keyRE = regexp.MustCompile(`^[a-z0-9]{24}$`)
@@ -131,16 +132,21 @@ func NewKey() string {
 	return string(b)
 }
 
-// authTTL is how long a checked API key is remembered: accounts are never deleted, and a
-// key never changes account, so the cache only saves a read per call.
-const authTTL = 10 * time.Second
-
-type authEntry struct {
-	caller  Caller
-	expires time.Time
+// Auth checks an API key for the APIs (XML-RPC, REST): the key must exist, not be
+// revoked, and its account must have API access (or the service opens access to every
+// account). Every call reads the key, so a revocation holds at once on every API server.
+func (s *Service) Auth(ctx context.Context, key string) (*Caller, error) {
+	c, err := s.AuthKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if !c.APIAccess && !s.cfg.OpenAPIAccess {
+		return nil, api.Errorf(api.NoAccess, api.ObjAccount, "API access is not enabled for account %s: ask support to enable it", c.Handle)
+	}
+	return c, nil
 }
 
-// checkKey checks an API key (Auth adds the throttle).
+// checkKey checks an API key without the API-access rule (AuthKey adds the throttle).
 func (s *Service) checkKey(ctx context.Context, key string) (*Caller, error) {
 	if !keyRE.MatchString(key) {
 		obj := api.ObjUnknown
@@ -149,20 +155,13 @@ func (s *Service) checkKey(ctx context.Context, key string) (*Caller, error) {
 		}
 		return nil, api.Errorf(api.BadKey, obj, "string '%s' does not match '^[a-z0-9]{24}$'", truncate(key, 64))
 	}
-	s.authMu.Lock()
-	e, ok := s.auth[key]
-	s.authMu.Unlock()
-	if ok && time.Now().Before(e.expires) {
-		c := e.caller
-		return &c, nil
-	}
 	var c *Caller
 	err := s.st.Read(ctx, func(tx store.Tx) error {
-		a, err := tx.AccountByKeyHash(HashKey(key))
+		k, err := tx.KeyAuth(HashKey(key))
 		if err != nil {
 			return err
 		}
-		c = &Caller{AccountID: a.ID, Handle: a.Handle}
+		c = &Caller{AccountID: k.AccountID, Handle: k.Handle, KeyID: k.KeyID, APIAccess: k.APIAccess}
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -171,12 +170,6 @@ func (s *Service) checkKey(ctx context.Context, key string) (*Caller, error) {
 	if err != nil {
 		return nil, s.internal(err)
 	}
-	s.authMu.Lock()
-	if len(s.auth) > 10000 {
-		clear(s.auth) // a bound, not an eviction policy: entries are cheap to remake
-	}
-	s.auth[key] = authEntry{caller: *c, expires: time.Now().Add(authTTL)}
-	s.authMu.Unlock()
 	return c, nil
 }
 

@@ -112,10 +112,12 @@ func (t *throttle) state(addr string, now time.Time) *addrState {
 	return st
 }
 
-// Auth checks an API key, throttling failures per client address (ClientAddr): a valid key
-// is never slowed; after repeated failures, an address is answered slowly, then refused
-// for a while (except for keys that already authenticated from it).
-func (s *Service) Auth(ctx context.Context, key string) (*Caller, error) {
+// AuthKey checks an API key without the API-access rule (the web console lets any account
+// in, and shows it whether it has API access), throttling failures per client address
+// (ClientAddr): a valid key is never slowed; after repeated failures, an address is
+// answered slowly, then refused for a while (except for keys that already authenticated
+// from it).
+func (s *Service) AuthKey(ctx context.Context, key string) (*Caller, error) {
 	addr := ClientAddr(ctx)
 	if addr == "" {
 		return s.checkKey(ctx, key)

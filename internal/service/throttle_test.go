@@ -21,7 +21,7 @@ func TestAuthThrottle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	cfg := service.Config{Throttle: service.ThrottleConfig{SlowAfter: 2, LockAfter: 5, Step: time.Millisecond, MaxDelay: 5 * time.Millisecond, LockFor: time.Hour}}
+	cfg := service.Config{OpenAPIAccess: true, Throttle: service.ThrottleConfig{SlowAfter: 2, LockAfter: 5, Step: time.Millisecond, MaxDelay: 5 * time.Millisecond, LockFor: time.Hour}}
 	svc := service.New(st, &service.Catalog{}, cfg, nil)
 	_, good, err := svc.CreateAccount(ctx, "good", "", 0)
 	if err != nil {

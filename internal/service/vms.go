@@ -371,6 +371,9 @@ func (s *Service) VMStart(ctx context.Context, c *Caller, id int64) (*api.Operat
 		if v.State == api.VMRunning {
 			return api.Errorf(api.Conflict, api.ObjVM, "vm %d is already running", v.ID)
 		}
+		if err := s.requireCredit(tx, c); err != nil {
+			return err // a VM stopped for want of credits stays stopped
+		}
 		return bootable(tx, v)
 	})
 }

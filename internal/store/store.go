@@ -55,6 +55,7 @@ type Tx interface {
 	SQLTx() *sql.Tx
 	UsageReader
 	HostStore
+	AccessStore
 	// Lock serializes the transactions that take the same name, until they end (the
 	// allocation of a pool's addresses, for instance).
 	Lock(name string) error

@@ -27,6 +27,7 @@ const (
 	nfVLAN      = 530542
 	nfSSHKey    = 530642
 	nfOperation = 530942
+	nfAPIKey    = 531042
 )
 
 // tenant is one account and one object of every kind it created. Both tenants use the
@@ -46,6 +47,7 @@ type tenant struct {
 	vlan              int64
 	sshKey            int64
 	fingerprint       string
+	apiKey            int64   // the id of the account's API key
 	ops               []int64 // every operation, in creation order
 }
 
@@ -148,6 +150,7 @@ func setupTenant(t *testing.T, b *Berthd, name string, dc, src int64) *tenant {
 	tn := &tenant{name: name, handle: strings.ToUpper(name) + "-BERTH"}
 	tn.key = b.Account(tn.handle, 100000)
 	tn.account = asID(t, asMap(t, b.tmust(tn, "hosting.account.info"))["id"])
+	tn.apiKey = asID(t, asMap(t, asList(t, b.tmust(tn, "berth.key.list"))[0])["id"])
 
 	pub, fp := sshKeyLine(t)
 	k := asMap(t, b.tmust(tn, "hosting.ssh.create", map[string]any{"name": tenKey, "value": pub}))
@@ -301,6 +304,7 @@ func idMethods(a, b *tenant, dc, src int64) map[string][]probe {
 		"operation.cancel":   {{[]any{a.ops[0]}, nfOperation}},
 		"operation.delete":   {{[]any{a.ops[0]}, nfOperation}},
 		"operation.relaunch": {{[]any{a.ops[0]}, nfOperation}},
+		"berth.key.revoke":   {{[]any{a.apiKey}, nfAPIKey}},
 	}
 }
 
@@ -321,6 +325,7 @@ var idlessMethods = []string{
 	"hosting.disk.list_kernels", "disk.list_kernels", "hosting.disk.list_options", "disk.list_options",
 	"hosting.disk.create", "disk.create", "hosting.vlan.create", "hosting.ssh.create",
 	"hosting.snapshotprofile.list",
+	"berth.key.list", "berth.key.create", "berth.account.redeem", "berth.trial.list",
 	"system.listMethods", "system.methodHelp", "system.methodSignature",
 }
 

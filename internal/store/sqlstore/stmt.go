@@ -48,7 +48,7 @@ func (c *stmtCache) get(q string) *sql.Stmt {
 // parts (vm.info, auth), and the operation engine's own queries.
 func hotQueries() []string {
 	q := []string{
-		accountByKey, accountByHandle, disksOfVM, ifacesOfVM, ipsOfIface, usedAddresses, pendingBefore,
+		keyAuth, accountByKey, accountByHandle, disksOfVM, ifacesOfVM, ipsOfIface, usedAddresses, pendingBefore,
 		oneParent(vmDisksByParent), oneParent(vmIfacesByParent), oneParent(snapshotsByParent), oneParent(ipsByParent),
 	}
 	for _, g := range []interface{ getSQL(scoped bool) string }{accounts, images, vms, disks, ifaces, ips, vlans, sshKeys, operations} {
