@@ -101,11 +101,10 @@ func TestMutualTLS(t *testing.T) {
 	}
 
 	// A client certificate from another CA: refused by the server.
-	other, _, err := (HostFiles{CA: a.CA, Cert: b.Cert, Key: b.Key}).ClientConfig("127.0.0.1")
-	if err == nil {
+	if _, _, err := (HostFiles{CA: a.CA, Cert: b.Cert, Key: b.Key}).ClientConfig("127.0.0.1"); err == nil {
 		t.Fatal("ClientConfig accepted a host certificate of another CA")
 	}
-	other = &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: ccfg.RootCAs, ServerName: "127.0.0.1",
+	other := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: ccfg.RootCAs, ServerName: "127.0.0.1",
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			c, err := tls.LoadX509KeyPair(b.Cert, b.Key)
 			return &c, err
