@@ -12,10 +12,12 @@ FUZZTIME ?= 20s
 # Debian packages the product and its tests use (images.mk adds the image builders').
 APT := qemu-system-x86 qemu-utils genisoimage python3 python3-libcloud python3-yaml iputils-ping postgresql procps \
 	iproute2 openssh-client ca-certificates
+# Only `make test` needs a browser (the web console's chromedp tests).
+APT_TEST := chromium
 
 include images/images.mk
 
-.PHONY: all deps apt tools build run test lint test-go fuzz bench clean
+.PHONY: all deps apt apt-test tools build run test lint test-go fuzz bench clean web-vendor
 
 all: build
 
@@ -26,6 +28,9 @@ apt:
 	  echo "apt: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+apt-test:
+	@$(MAKE) --no-print-directory apt APT="$(APT_TEST)"
 
 tools: .cache/bin/staticcheck
 
@@ -41,7 +46,7 @@ build:
 run: deps images build
 	bin/berthd serve --data $(DATA) --images $(BERTH_CACHE) --listen $(LISTEN) --api-access all --demo
 
-test: deps images debian12 lint test-go fuzz
+test: deps apt-test images debian12 lint test-go fuzz
 
 lint: tools
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^vendor/')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -63,6 +68,17 @@ bench: deps images
 	go run ./bench/api
 	go run ./bench/boot
 	go run ./bench/scale
+
+# Dev only: refresh the web console's vendored assets from the npm versions pinned in
+# internal/web/npm/package-lock.json, and their vendor.sum (make run needs no npm).
+WEBV := internal/web/npm
+web-vendor:
+	cd $(WEBV) && npm ci --no-audit --no-fund
+	cp $(WEBV)/node_modules/htmx.org/dist/htmx.min.js $(WEBV)/node_modules/htmx-ext-sse/dist/sse.min.js \
+	  $(WEBV)/node_modules/@xterm/xterm/lib/xterm.js $(WEBV)/node_modules/@xterm/xterm/css/xterm.css \
+	  $(WEBV)/node_modules/@xterm/addon-fit/lib/addon-fit.js internal/web/static/vendor/
+	cd internal/web/static/vendor && sha256sum *.js *.css > ../vendor.sum
+	rm -rf $(WEBV)/node_modules
 
 clean:
 	rm -rf bin

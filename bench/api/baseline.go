@@ -82,13 +82,17 @@ func serveBaseline(dir string) error {
 func baselineHandler(canned map[string][]byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := canned[r.URL.Path]
-		if r.Method != http.MethodPost || !ok {
+		web := strings.HasPrefix(r.URL.Path, "/web.") // a console page: GET, HTML
+		if (r.Method != http.MethodPost && !web) || !ok {
 			http.Error(w, "no such call", http.StatusNotFound)
 			return
 		}
 		_, _ = io.Copy(io.Discard, r.Body)
 		hd := w.Header()
 		hd.Set("Content-Type", "text/xml; charset=utf-8")
+		if web {
+			hd.Set("Content-Type", "text/html; charset=utf-8")
+		}
 		hd.Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)

@@ -166,6 +166,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if err != nil {
 		return b.explain(err)
 	}
+	webPage, webCookie, err := primeWebPage(ctx, b.url, key, sd.stored)
+	if err != nil {
+		return b.explain(err)
+	}
+	canned[callWebVMs] = webPage
 	cdir := filepath.Join(dir, "baseline")
 	if err := writeCanned(cdir, canned); err != nil {
 		return err
@@ -198,6 +203,9 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		return err
 	}
 	report(out, o, sd.stored, samples, bm, blm, canned)
+	if err := measureWebPage(ctx, o, b.url, bl.url, webCookie, webPage, sd.stored, out); err != nil {
+		return b.explain(err)
+	}
 	if o.tls {
 		if err := measureTLS(ctx, o, b, works, dir, out); err != nil {
 			return err

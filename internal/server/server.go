@@ -22,6 +22,7 @@ import (
 	"github.com/berth-io/berth/internal/service"
 	"github.com/berth-io/berth/internal/store"
 	"github.com/berth-io/berth/internal/store/sqlstore"
+	"github.com/berth-io/berth/internal/web"
 	"github.com/berth-io/berth/internal/xmlrpc"
 )
 
@@ -61,6 +62,7 @@ type Daemon struct {
 	hostDC int64
 	http   *http.Server
 	certs  *pki.Reloader // the API's certificate; nil for plain HTTP
+	web    *web.Server
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -180,6 +182,7 @@ func (d *Daemon) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /api/console/{id}", d.consoleHandler)
+	d.registerWeb(mux)
 	proxies, _ := d.opt.TLS.proxies() // checked in New
 	return withClient(mux, proxies)
 }
@@ -224,6 +227,7 @@ func (d *Daemon) Start(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("listen: %w", err)
 	}
 	d.http = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, TLSConfig: tcfg}
+	d.startEvents(ctx)
 	go func() {
 		defer close(d.done)
 		serve := d.http.Serve

@@ -41,6 +41,8 @@ type Service struct {
 	now  func() time.Time
 	log  *slog.Logger
 
+	events *EventHub
+
 	thrOnce sync.Once
 	thr     *throttle // failed authentications per client address
 }
@@ -90,7 +92,7 @@ func New(st store.Store, cat *Catalog, cfg Config, log *slog.Logger) *Service {
 	if cfg.ReverseDomain == "" {
 		cfg.ReverseDomain = "berth.invalid"
 	}
-	return &Service{st: st, cat: cat, cfg: cfg, now: time.Now, log: log}
+	return &Service{st: st, cat: cat, cfg: cfg, now: time.Now, log: log, events: newEventHub(st, log)}
 }
 
 // SetEngine connects the service to the operations engine and the agent (they need the

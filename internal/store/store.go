@@ -247,3 +247,32 @@ type VMDetail struct {
 	Ifaces []*Iface
 	IPs    map[int64][]*IP // by iface id, num order
 }
+
+// Event is a row of the events outbox.
+type Event struct {
+	api.Event
+	AccountID int64
+}
+
+// EventLog reads the events outbox, which every Tx write of a tenant object appends to in
+// its own transaction. sqlstore's DB implements it.
+type EventLog interface {
+	// Events returns up to limit events with after < seq <= upto (upto 0: no bound), of
+	// one account or of AllAccounts, in seq order.
+	Events(ctx context.Context, account, after, upto int64, limit int) ([]Event, error)
+	// EventBounds returns the lowest and highest seq stored (0, 0 when empty).
+	EventBounds(ctx context.Context) (oldest, newest int64, err error)
+	// PruneEvents deletes the events older than before, and returns how many.
+	PruneEvents(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Sessions keeps the web console's logins (the hash of each cookie token), so that any API
+// server of a cluster accepts them. sqlstore's DB implements it.
+type Sessions interface {
+	// CreateSession stores a session.
+	CreateSession(ctx context.Context, tokenHash string, account int64, expires time.Time) error
+	// SessionAccount returns the account of an unexpired session, or ErrNotFound.
+	SessionAccount(ctx context.Context, tokenHash string, now time.Time) (int64, error)
+	// DeleteSession ends a session, and every expired one.
+	DeleteSession(ctx context.Context, tokenHash string, now time.Time) error
+}

@@ -67,7 +67,7 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("%s imports %s: api imports only the standard library", p.ImportPath, imp)
 			case (under(p.ImportPath, "client") || under(p.ImportPath, "internal/cli")) && internal(imp) && !under(imp, "api") && !under(imp, "client") && !under(imp, "internal/cli") && !under(imp, "internal/xmlrpc"):
 				t.Errorf("%s imports %s: client and cli import only api, client and the wire codec", p.ImportPath, imp)
-			case (under(p.ImportPath, "internal/gandi") || under(p.ImportPath, "internal/xmlrpc")) && under(imp, "internal/store"):
+			case (under(p.ImportPath, "internal/gandi") || under(p.ImportPath, "internal/xmlrpc") || under(p.ImportPath, "internal/web")) && under(imp, "internal/store"):
 				t.Errorf("%s imports %s: transports go through service, never store", p.ImportPath, imp)
 			case under(imp, "internal/server") && !under(p.ImportPath, "cmd/berthd") && !under(p.ImportPath, "internal/server") && !under(p.ImportPath, "bench"):
 				t.Errorf("%s imports %s: nothing imports server but cmd/berthd (and bench programs)", p.ImportPath, imp)

@@ -36,7 +36,7 @@ func blockNode(ctx context.Context, c *qmp.Client, name string) (qmp.BlockNode, 
 // and virtio-blk device vd<ID> with serial berth-<ID> (the guest names it by probe
 // order: the next free /dev/vdX).
 func (d *Driver) AttachDisk(ctx context.Context, id int64, disk hypervisor.Disk) error {
-	return d.live(ctx, id, "attach disk to", func(ctx context.Context, _ *vm, c *qmp.Client) error {
+	return d.hotplug(ctx, id, "attach disk to", gpePCI, func(ctx context.Context, _ *vm, c *qmp.Client) error {
 		if disk.ID <= 0 || !filepath.IsAbs(disk.Path) {
 			return fmt.Errorf("disk %d: invalid id or non-absolute path %q", disk.ID, disk.Path)
 		}
@@ -74,20 +74,18 @@ func (d *Driver) AttachDisk(ctx context.Context, id int64, disk hypervisor.Disk)
 	})
 }
 
-// DetachDisk implements hypervisor.Driver: device_del, wait for the guest to release
-// the device (DEVICE_DELETED), then blockdev-del.
+// DetachDisk implements hypervisor.Driver: once the guest is ready for hotplug,
+// device_del (repeated) until the guest released the device (DEVICE_DELETED), then
+// blockdev-del. If the guest does not release it, the disk stays attached.
 func (d *Driver) DetachDisk(ctx context.Context, id int64, diskID int64) error {
-	return d.live(ctx, id, "detach disk from", func(ctx context.Context, _ *vm, c *qmp.Client) error {
+	return d.hotplug(ctx, id, "detach disk from", gpePCI, func(ctx context.Context, _ *vm, c *qmp.Client) error {
 		node, dev := diskNode(diskID), diskDevice(diskID)
 		ok, err := hasPCIDevice(ctx, c, dev)
 		if err != nil {
 			return err
 		}
 		if ok {
-			uctx, cancel := context.WithTimeout(ctx, unplugTimeout)
-			err := c.DeviceDel(uctx, dev)
-			cancel()
-			if err != nil {
+			if err := unplug(ctx, c, dev, gpePCI); err != nil {
 				return fmt.Errorf("disk %d: %w", diskID, err)
 			}
 		}
@@ -138,7 +136,7 @@ func (d *Driver) ResizeDisk(ctx context.Context, id int64, diskID int64, sizeMB 
 // VM's last Start (spec.json), passed to QEMU (getfd), and becomes netdev n<ID> and
 // virtio-net device nic<ID>. A NIC without a tap is skipped.
 func (d *Driver) AttachNIC(ctx context.Context, id int64, n hypervisor.NIC) error {
-	return d.live(ctx, id, "attach nic to", func(ctx context.Context, v *vm, c *qmp.Client) error {
+	return d.hotplug(ctx, id, "attach nic to", gpePCI, func(ctx context.Context, v *vm, c *qmp.Client) error {
 		mac, err := parseMAC(n.MAC)
 		if err != nil || n.ID <= 0 {
 			return fmt.Errorf("nic %d: invalid id or mac %q", n.ID, n.MAC)
@@ -195,16 +193,13 @@ func (d *Driver) AttachNIC(ctx context.Context, id int64, n hypervisor.NIC) erro
 // DetachNIC implements hypervisor.Driver: device_del nic<ID> (waiting for the guest),
 // then netdev_del n<ID>, which closes QEMU's tap fd. The tap itself stays.
 func (d *Driver) DetachNIC(ctx context.Context, id int64, nicID int64) error {
-	return d.live(ctx, id, "detach nic from", func(ctx context.Context, _ *vm, c *qmp.Client) error {
+	return d.hotplug(ctx, id, "detach nic from", gpePCI, func(ctx context.Context, _ *vm, c *qmp.Client) error {
 		ok, err := hasPCIDevice(ctx, c, nicDevice(nicID))
 		if err != nil {
 			return err
 		}
 		if ok {
-			uctx, cancel := context.WithTimeout(ctx, unplugTimeout)
-			err := c.DeviceDel(uctx, nicDevice(nicID))
-			cancel()
-			if err != nil {
+			if err := unplug(ctx, c, nicDevice(nicID), gpePCI); err != nil {
 				return fmt.Errorf("nic %d: %w", nicID, err)
 			}
 		}

@@ -40,6 +40,15 @@
 //     "prelaunch" and the migration states. A paused guest still holds its memory and
 //     resumes where it was, so it is not halted.
 //
+// # Hotplug readiness
+//
+// Every hotplug (disks, NICs, DIMMs, vCPUs) goes through the guest's ACPI hotplug
+// events, which a guest still in its firmware or early kernel loses (guestready.go).
+// Before any of them the driver waits, without the VM's lock, until the guest has
+// enabled the matching GPE (read over QMP), and unplug requests are repeated until the
+// device is gone. If the guest is not ready in time nothing is changed; if a ready
+// guest does not release a device, it stays plugged and the error says so.
+//
 // # Memory
 //
 // Boot memory is -m; memory above it is hotplugged as pc-dimm devices (ids dimm<N>),

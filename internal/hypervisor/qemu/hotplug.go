@@ -15,9 +15,6 @@ import (
 	"github.com/berth-io/berth/internal/hypervisor/qemu/qmp"
 )
 
-// unplugTimeout bounds the wait for a guest to release a device (DEVICE_DELETED).
-const unplugTimeout = 30 * time.Second
-
 // live runs fn with a QMP connection to VM id, which must be running; op names the
 // operation in errors.
 func (d *Driver) live(ctx context.Context, id int64, op string, fn func(context.Context, *vm, *qmp.Client) error) error {
@@ -58,7 +55,7 @@ type dimm struct {
 // unplugs whole DIMMs whose sizes add up to the difference exactly (or fails), each
 // once the guest released it.
 func (d *Driver) SetMemory(ctx context.Context, id int64, mb int64) error {
-	return d.live(ctx, id, "set memory of", func(ctx context.Context, v *vm, c *qmp.Client) error {
+	return d.hotplug(ctx, id, "set memory of", gpeMemory, func(ctx context.Context, v *vm, c *qmp.Client) error {
 		if mb <= 0 || mb%2 != 0 {
 			return fmt.Errorf("memory %d MiB: must be a positive even number", mb)
 		}
@@ -106,11 +103,11 @@ func (d *Driver) SetMemory(ctx context.Context, id int64, mb int64) error {
 			return fmt.Errorf("cannot remove exactly %d MiB: plugged DIMMs are %s", cur-mb, describeDIMMs(dimms))
 		}
 		for _, name := range plan {
-			uctx, cancel := context.WithTimeout(ctx, unplugTimeout)
-			err := c.UnplugMemory(uctx, name)
-			cancel()
-			if err != nil {
+			if err := unplug(ctx, c, name, gpeMemory); err != nil {
 				return fmt.Errorf("the guest did not release its memory (is it onlined movable?): %w", err)
+			}
+			if err := c.ObjectDel(ctx, qmp.MemoryBackendID(name)); err != nil {
+				return fmt.Errorf("memory %s: %w", name, err)
 			}
 			d.log.Info("memory unplugged", "vm", id, "dimm", name)
 		}
@@ -209,7 +206,7 @@ var ErrCPUUnplugTCG = errors.New("removing vcpus from a running vm is not suppor
 // waits until QEMU no longer lists them. The vCPUs the VM booted with are not removed,
 // and under TCG no vCPU is (ErrCPUUnplugTCG).
 func (d *Driver) SetCores(ctx context.Context, id int64, n int64) error {
-	return d.live(ctx, id, "set cores of", func(ctx context.Context, _ *vm, c *qmp.Client) error {
+	return d.hotplug(ctx, id, "set cores of", gpeCPU, func(ctx context.Context, _ *vm, c *qmp.Client) error {
 		if n <= 0 {
 			return fmt.Errorf("cores %d: must be positive", n)
 		}
@@ -271,18 +268,26 @@ func (d *Driver) SetCores(ctx context.Context, id int64, n int64) error {
 	})
 }
 
-// unplugCPU removes the vCPU at path and waits until its slot is free. It does not wait
-// for DEVICE_DELETED: QEMU 7.2 emits it for the vCPU's lapic child only.
+// unplugCPU removes the vCPU at path and waits until its slot is free, repeating the
+// request every unplugRetry while the guest is ready (as unplug does). It does not
+// wait for DEVICE_DELETED: QEMU 7.2 emits it for the vCPU's lapic child only.
 func unplugCPU(ctx context.Context, c *qmp.Client, path string) error {
 	ctx, cancel := context.WithTimeout(ctx, unplugTimeout)
 	defer cancel()
 	name := strings.TrimPrefix(path, peripheralPrefix)
-	if err := c.Execute(ctx, "device_del", map[string]any{"id": name}, nil); err != nil {
-		return err
-	}
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
+	var asked time.Time
 	for {
+		if time.Since(asked) >= unplugRetry {
+			if ok, err := guestReady(ctx, c, gpeCPU); err == nil && ok {
+				err := c.Execute(ctx, "device_del", map[string]any{"id": name}, nil)
+				if err != nil && !isQMPError(err, "DeviceNotFound") && !strings.Contains(err.Error(), "already in the process of unplug") {
+					return err
+				}
+				asked = time.Now()
+			}
+		}
 		slots, err := c.HotpluggableCPUs(ctx)
 		if err != nil {
 			return err

@@ -22,7 +22,13 @@ var apiKeys = &table[store.APIKey]{
 	ptrs: func(k *store.APIKey) []any {
 		return []any{&k.ID, &k.AccountID, &k.Name, &k.KeyHash, &k.Prefix, unixTime{&k.Created}, unixTime{&k.Revoked}}
 	},
-	id: func(k *store.APIKey) *int64 { return &k.ID },
+	id:   func(k *store.APIKey) *int64 { return &k.ID },
+	kind: "api_key", event: func(k *store.APIKey) (int64, any) { return k.AccountID, apiKeyEvent(k.Name, k.Prefix, k.Revoked) },
+}
+
+// apiKeyEvent is what the events stream says of a key: never its hash.
+func apiKeyEvent(name, prefix string, revoked time.Time) map[string]any {
+	return map[string]any{"name": name, "prefix": prefix, "revoked": !revoked.IsZero()}
 }
 
 var couponCols = []string{"code_hash", "prefix", "credits", "valid_days", "note", "created_at", "redeem_by", "account_id", "redeemed_at"}
@@ -50,7 +56,10 @@ var trials = &table[store.Trial]{
 	ptrs: func(tr *store.Trial) []any {
 		return []any{&tr.ID, &tr.AccountID, &tr.CouponID, &tr.GrantedMilli, &tr.LeftMilli, unixTime{&tr.Started}, unixTime{&tr.Expires}, unixTime{&tr.Warned}, unixTime{&tr.Ended}}
 	},
-	id: func(tr *store.Trial) *int64 { return &tr.ID },
+	id:   func(tr *store.Trial) *int64 { return &tr.ID },
+	kind: "trial", event: func(tr *store.Trial) (int64, any) {
+		return tr.AccountID, map[string]any{"credits_left": tr.LeftMilli / 1000, "expires": tr.Expires, "warned": !tr.Warned.IsZero(), "ended": !tr.Ended.IsZero()}
+	},
 }
 
 var trialRequestCols = []string{"handle", "email", "purpose", "client_addr", "state", "reason", "account_id", "coupon_id", "created_at", "decided_at"}
@@ -91,7 +100,7 @@ func (t *txn) SetAPIAccess(accountID int64, on bool) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return store.ErrNotFound
 	}
-	return nil
+	return t.emit("account", evUpdated, accountID, accountID, map[string]bool{"api_access": on})
 }
 
 func (t *txn) APIAccess(accountID int64) (bool, error) {
@@ -110,14 +119,16 @@ func (t *txn) APIKeys(accountID int64) ([]*store.APIKey, error) {
 }
 
 func (t *txn) RevokeAPIKey(accountID, id int64, at time.Time) error {
-	res, err := t.exec(`UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at = 0`, id, accountID, unix(at))
+	var name, prefix string
+	err := t.queryRow(`UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at = 0 RETURNING name, prefix`,
+		id, accountID, unix(at)).Scan(&name, &prefix)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
 	if err != nil {
 		return fmt.Errorf("revoke api key: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return store.ErrNotFound
-	}
-	return nil
+	return t.emit("api_key", evUpdated, accountID, id, apiKeyEvent(name, prefix, at))
 }
 
 func (t *txn) InsertCoupon(c *store.Coupon) error { return coupons.insert(t, c) }

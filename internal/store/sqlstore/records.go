@@ -19,7 +19,10 @@ var accounts = &table[store.Account]{
 	ptrs: func(a *store.Account) []any {
 		return []any{&a.ID, &a.Handle, &a.FullName, &a.KeyHash, &a.CreditsMilli, &a.PrepaidCents, unixTime{&a.BilledAt}, unixTime{&a.Created}}
 	},
-	id: func(a *store.Account) *int64 { return &a.ID },
+	id:   func(a *store.Account) *int64 { return &a.ID },
+	kind: "account", event: func(a *store.Account) (int64, any) {
+		return a.ID, map[string]int64{"credits": a.CreditsMilli / 1000, "prepaid_cents": a.PrepaidCents}
+	},
 }
 
 var imageCols = []string{"label", "os_arch", "kernel_version", "system", "version", "visibility", "datacenter_id", "disk_id", "author_id", "size", "date_created", "date_updated"}
@@ -48,7 +51,8 @@ var vms = &table[store.VM]{
 	ptrs: func(v *store.VM) []any {
 		return []any{&v.ID, &v.AccountID, &v.DatacenterID, &v.Hostname, &v.State, &v.Memory, &v.MaxMemory, &v.Cores, &v.MaxCores, boolInt{&v.Console}, &v.AIActive, &v.Description, &v.Farm, &v.EntityID, &v.Host, &v.BootMemory, unixTime{&v.Created}, unixTime{&v.Updated}}
 	},
-	id: func(v *store.VM) *int64 { return &v.ID },
+	id:   func(v *store.VM) *int64 { return &v.ID },
+	kind: "vm", event: func(v *store.VM) (int64, any) { return v.AccountID, &v.VM },
 }
 
 var diskCols = []string{"account_id", "datacenter_id", "name", "size", "state", "type", "visibility", "kernel_version", "kernel_cmdline", "label", "source", "vm_id", "position", "read_only", "snapshot_profile_id", "entity_id", "host", "date_created", "date_updated"}
@@ -63,7 +67,8 @@ var disks = &table[store.Disk]{
 	ptrs: func(d *store.Disk) []any {
 		return []any{&d.ID, &d.AccountID, &d.DatacenterID, &d.Name, &d.Size, &d.State, &d.Type, &d.Visibility, &d.KernelVersion, &d.KernelCmdline, &d.Label, &d.Source, &d.VMID, &d.Position, boolInt{&d.ReadOnly}, &d.SnapshotProfileID, &d.EntityID, &d.Host, unixTime{&d.Created}, unixTime{&d.Updated}}
 	},
-	id: func(d *store.Disk) *int64 { return &d.ID },
+	id:   func(d *store.Disk) *int64 { return &d.ID },
+	kind: "disk", event: func(d *store.Disk) (int64, any) { return d.AccountID, &d.Disk },
 }
 
 var ifaceCols = []string{"account_id", "datacenter_id", "num", "type", "state", "bandwidth", "vlan_id", "vm_id", "entity_id", "date_created", "date_updated"}
@@ -78,7 +83,8 @@ var ifaces = &table[store.Iface]{
 	ptrs: func(f *store.Iface) []any {
 		return []any{&f.ID, &f.AccountID, &f.DatacenterID, &f.Num, &f.Type, &f.State, &f.Bandwidth, &f.VLANID, &f.VMID, &f.EntityID, unixTime{&f.Created}, unixTime{&f.Updated}}
 	},
-	id: func(f *store.Iface) *int64 { return &f.ID },
+	id:   func(f *store.Iface) *int64 { return &f.ID },
+	kind: "iface", event: func(f *store.Iface) (int64, any) { return f.AccountID, &f.Iface },
 }
 
 var ipCols = []string{"account_id", "datacenter_id", "iface_id", "network", "ip", "version", "num", "reverse", "state", "type", "entity_id", "date_created", "date_updated"}
@@ -99,7 +105,8 @@ var ips = &table[store.IP]{
 	ptrs: func(i *store.IP) []any {
 		return []any{&i.ID, &i.AccountID, &i.DatacenterID, &i.IfaceID, &i.Network, &i.IP.IP, &i.Version, &i.Num, &i.Reverse, &i.State, &i.Type, &i.EntityID, unixTime{&i.Created}, unixTime{&i.Updated}}
 	},
-	id: func(i *store.IP) *int64 { return &i.ID },
+	id:   func(i *store.IP) *int64 { return &i.ID },
+	kind: "ip", event: func(i *store.IP) (int64, any) { return i.AccountID, &i.IP },
 }
 
 var vlanCols = []string{"account_id", "datacenter_id", "name", "subnet", "gateway", "state", "uuid", "entity_id", "date_created", "date_updated"}
@@ -113,7 +120,8 @@ var vlans = &table[store.VLAN]{
 	ptrs: func(v *store.VLAN) []any {
 		return []any{&v.ID, &v.AccountID, &v.DatacenterID, &v.Name, &v.Subnet, &v.Gateway, &v.State, &v.UUID, &v.EntityID, unixTime{&v.Created}, unixTime{&v.Updated}}
 	},
-	id: func(v *store.VLAN) *int64 { return &v.ID },
+	id:   func(v *store.VLAN) *int64 { return &v.ID },
+	kind: "vlan", event: func(v *store.VLAN) (int64, any) { return v.AccountID, &v.VLAN },
 }
 
 var sshCols = []string{"account_id", "name", "fingerprint", "value", "date_created"}
@@ -127,7 +135,8 @@ var sshKeys = &table[store.SSHKey]{
 	ptrs: func(k *store.SSHKey) []any {
 		return []any{&k.ID, &k.AccountID, &k.Name, &k.Fingerprint, &k.Value, unixTime{&k.Created}}
 	},
-	id: func(k *store.SSHKey) *int64 { return &k.ID },
+	id:   func(k *store.SSHKey) *int64 { return &k.ID },
+	kind: "ssh_key", event: func(k *store.SSHKey) (int64, any) { return k.AccountID, &k.SSHKey },
 }
 
 var opCols = []string{"account_id", "type", "step", "source", "vm_id", "disk_id", "iface_id", "ip_id", "vlan_id", "datacenter_id", "params", "spec", "last_error", "eta", "queue", "date_created", "date_updated", "date_start"}
@@ -148,7 +157,8 @@ var operations = &table[operationRow]{
 	ptrs: func(o *operationRow) []any {
 		return []any{&o.ID, &o.AccountID, &o.Type, &o.Step, &o.Source, &o.VMID, &o.DiskID, &o.IfaceID, &o.IPID, &o.VLANID, &o.DatacenterID, &o.params, (*bytesCol)(&o.Spec), &o.LastError, &o.ETA, &o.Queue, unixTime{&o.Created}, unixTime{&o.Updated}, unixPtrScan{&o.Started}}
 	},
-	id: func(o *operationRow) *int64 { return &o.ID },
+	id:   func(o *operationRow) *int64 { return &o.ID },
+	kind: "operation", event: func(o *operationRow) (int64, any) { return o.AccountID, &o.Operation.Operation },
 }
 
 func toRow(o *store.Operation) (*operationRow, error) {

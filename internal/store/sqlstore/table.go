@@ -33,6 +33,10 @@ type table[T any] struct {
 	id     func(*T) *int64
 	scoped bool            // has account_id
 	text   map[string]bool // fields compared as text; the others are numbers
+	// kind and event make each write of a record append to the events outbox (events.go):
+	// event returns the owning account and the object to publish.
+	kind  string
+	event func(*T) (account int64, obj any)
 }
 
 func (tb *table[T]) selectCols() string { return "id, " + strings.Join(tb.cols, ", ") }
@@ -50,7 +54,7 @@ func (tb *table[T]) insert(t *txn, rec *T) error {
 	if err != nil {
 		return fmt.Errorf("insert %s: %w", tb.name, err)
 	}
-	return nil
+	return emitRow(t, tb, evCreated, rec)
 }
 
 func (tb *table[T]) update(t *txn, rec *T) error {
@@ -70,14 +74,25 @@ func (tb *table[T]) update(t *txn, rec *T) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("update %s %d: %w", tb.name, *tb.id(rec), store.ErrNotFound)
 	}
-	return nil
+	return emitRow(t, tb, evUpdated, rec)
 }
 
 func (tb *table[T]) delete(t *txn, id int64) error {
-	if _, err := t.exec("DELETE FROM "+tb.name+" WHERE id = $1", id); err != nil {
+	if tb.event == nil || !tb.scoped {
+		if _, err := t.exec("DELETE FROM "+tb.name+" WHERE id = $1", id); err != nil {
+			return fmt.Errorf("delete %s: %w", tb.name, err)
+		}
+		return nil
+	}
+	var acct int64
+	err := t.queryRow("DELETE FROM "+tb.name+" WHERE id = $1 RETURNING account_id", id).Scan(&acct)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("delete %s: %w", tb.name, err)
 	}
-	return nil
+	return t.emit(tb.kind, evDeleted, acct, id, nil)
 }
 
 // getSQL is the text of get.

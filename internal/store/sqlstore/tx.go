@@ -195,8 +195,30 @@ func (t *txn) UpdateIP(ip *store.IP) error           { return ips.update(t, ip) 
 func (t *txn) CountIPs(q store.Query) (int64, error) { return ips.count(t, q) }
 
 func (t *txn) DeleteIPsOfIface(ifaceID int64) error {
-	_, err := t.exec("DELETE FROM ips WHERE iface_id = $1", ifaceID)
-	return err
+	rows, err := t.query("DELETE FROM ips WHERE iface_id = $1 RETURNING id, account_id", ifaceID)
+	if err != nil {
+		return err
+	}
+	type gone struct{ id, acct int64 }
+	var list []gone
+	for rows.Next() {
+		var g gone
+		if err := rows.Scan(&g.id, &g.acct); err != nil {
+			rows.Close()
+			return err
+		}
+		list = append(list, g)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, g := range list {
+		if err := t.emit(ips.kind, evDeleted, g.acct, g.id, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t *txn) IP(scope, id int64) (*store.IP, error) {

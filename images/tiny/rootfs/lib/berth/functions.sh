@@ -229,6 +229,16 @@ seed_addrs() {
 	tr -d '\r' < "$SEED/berth/ifaces" | awk -v m="$1" 'tolower($1) == m && NF >= 2 { print $2, (NF >= 3 ? $3 : "-") }'
 }
 
+# no_dad NAME turns off IPv6 duplicate address detection on NAME ("all" and
+# "default" too): the addresses Berth assigns are unique, and without DAD they
+# are usable at once instead of "tentative" for a second or more after the
+# interface comes up (BERTH-BOOTED means the addresses answer).
+no_dad() {
+	f=/proc/sys/net/ipv6/conf/$1/accept_dad
+	[ -w "$f" ] && echo 0 > "$f"
+	return 0
+}
+
 # configure_iface NAME brings NAME up with the seed's addresses for its MAC
 # (berth/ifaces lines "<mac> <cidr> <gateway-or-dash>"), or starts udhcpc.
 configure_iface() {
@@ -238,6 +248,7 @@ configure_iface() {
 	[ -e "/sys/class/net/$i/device" ] || return 0 # skip virtual interfaces
 	mac=$(tr 'A-Z' 'a-z' < "/sys/class/net/$i/address")
 	iface_lock "$i"
+	no_dad "$i"
 	ip link set dev "$i" up
 	lines=$(seed_addrs "$mac")
 	if [ -n "$lines" ]; then
