@@ -17,7 +17,7 @@ APT_TEST := chromium
 
 include images/images.mk
 
-.PHONY: all deps apt apt-test tools build run test lint test-go fuzz bench clean web-vendor
+.PHONY: all deps apt apt-test tools build run cluster cluster-down test lint test-go fuzz bench clean web-vendor
 
 all: build
 
@@ -46,6 +46,17 @@ build:
 run: deps images build
 	bin/berthd serve --data $(DATA) --images $(BERTH_CACHE) --listen $(LISTEN) --api-access all --demo
 
+# A local multi-host cluster: PostgreSQL, an API server and agents h1-h3 on a simulated
+# rack (internal/cluster); cluster-down removes every process, namespace, link and file.
+CLUSTER_DIR ?= $(CURDIR)/.cluster
+CLUSTER_LISTEN ?= 127.0.0.1:8090
+
+cluster: deps images build
+	bin/berthd admin cluster up --dir $(CLUSTER_DIR) --images $(BERTH_CACHE) --listen $(CLUSTER_LISTEN) --scripts $(CURDIR)/scripts
+
+cluster-down: build
+	bin/berthd admin cluster down --dir $(CLUSTER_DIR) --scripts $(CURDIR)/scripts
+
 test: deps apt-test images debian12 lint test-go fuzz
 
 lint: tools
@@ -64,10 +75,14 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzNext -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/ipam/
 
 # The benchmarks print ratios against baselines run beside them (bench/README.md).
+BENCH_APT := iperf3
+
 bench: deps images
+	@$(MAKE) --no-print-directory apt APT="$(BENCH_APT)"
 	go run ./bench/api
 	go run ./bench/boot
 	go run ./bench/scale
+	go run ./bench/overlay
 
 # Dev only: refresh the web console's vendored assets from the npm versions pinned in
 # internal/web/npm/package-lock.json, and their vendor.sum (make run needs no npm).

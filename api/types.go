@@ -114,6 +114,7 @@ type Disk struct {
 	EntityID          string
 	Created           time.Time
 	Updated           time.Time
+	Migrating         bool // being moved to another host of its datacenter (disk.info)
 }
 
 // BootDisk reports whether the disk is the position-0 disk of a VM.

@@ -251,6 +251,7 @@ func report(out io.Writer, o options, setups []setup, rs []result) {
 		fmt.Fprintf(out, "%-32s %-20s %7.1f %6s   %-20s %7.1f %6s\n", s.setup.name+": "+s.setup.desc,
 			spread(s.creates), median(s.createOps), cr, spread(s.deletes), median(s.deleteOps), dr)
 	}
+	printAgentScaling(out, sms)
 	fmt.Fprintf(out, "\n%-32s %20s %20s %20s\n", "call latency p50 / p99", "vm.create_from", "vm.stop", "vm.delete")
 	for _, s := range sms {
 		cell := func(p phase) string { return ms(quantile(p.lat, 0.5)) + " / " + ms(quantile(p.lat, 0.99)) }

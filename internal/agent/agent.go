@@ -66,6 +66,7 @@ type Agent struct {
 	nets    Networks
 	log     *slog.Logger
 
+	fetch      DiskFetcher
 	host       string
 	capMu      sync.Mutex // held from a memory check to the change it allows
 	memMB      int64
@@ -84,6 +85,8 @@ type Config struct {
 	Logger   *slog.Logger
 	// Host is the name of this host: the VMs it runs are those whose host it is.
 	Host string
+	// Disks fetches disks from the other hosts (nil: disks do not move between hosts).
+	Disks DiskFetcher
 	// MemoryMB is the host memory VMs may use (0: no limit); each running VM counts its
 	// memory plus OverheadMB for its QEMU process.
 	MemoryMB   int64
@@ -96,7 +99,7 @@ func New(c Config) *Agent {
 		c.Logger = slog.Default()
 	}
 	return &Agent{st: c.Store, hv: c.HV, vol: c.Volumes, net: c.Net, seed: c.Seeder, kernels: c.Kernels, nets: c.Networks, log: c.Logger,
-		memMB: c.MemoryMB, overheadMB: c.OverheadMB, host: c.Host}
+		memMB: c.MemoryMB, overheadMB: c.OverheadMB, host: c.Host, fetch: c.Disks}
 }
 
 // view is what the agent reads of a VM before acting.

@@ -133,6 +133,12 @@ func (a *Agent) diskAttach(ctx context.Context, op *store.Operation) error {
 	if err != nil {
 		return err
 	}
+	if op.Type == ops.DiskAttach && d.Host != "" && d.Host != a.host {
+		// The disk lives on another host of the datacenter: it follows the VM.
+		if err := a.pullDisk(ctx, d); err != nil {
+			return err
+		}
+	}
 	if op.Type == ops.DiskAttach && d.Host == "" {
 		// An empty disk that lived nowhere yet: it is made here, on its VM's host.
 		if err := a.vol.Create(ctx, d.ID, d.Size); err != nil {

@@ -65,6 +65,11 @@ type Config struct {
 	NetnsPrefix      string       `json:"netns_prefix"`       // datacenter namespaces are <prefix><dc_code lowercased>
 	HostNetwork      bool         `json:"host_network"`       // production: bridges and taps in the host's namespace
 	SimLatency       Duration     `json:"sim_latency"`        // time each fake driver call takes (sim backend)
+	VTEPAddr         string       `json:"vtep_addr"`          // agent: underlay IPv4 address of its VXLAN tunnels ("" = no overlay)
+	UnderlayNetns    string       `json:"underlay_netns"`     // agent: namespace of the underlay ("" = the host's)
+	VXLANPort        int          `json:"vxlan_port"`         // UDP port of the tunnels (default 4789)
+	InternalListen   string       `json:"internal_listen"`    // agent: host:port of the internal listener (console proxy)
+	InternalSecret   string       `json:"internal_secret"`    // file holding the secret API servers and agents sign internal tokens with
 	LogLevel         string       `json:"log_level"`
 }
 
@@ -176,6 +181,19 @@ func (c *Config) Validate() error {
 	}
 	if c.HeartbeatEvery.Duration < 100*time.Millisecond || c.HostTimeout.Duration < 2*c.HeartbeatEvery.Duration {
 		return fmt.Errorf("config: heartbeat_every %s must be at least 100ms and host_timeout %s at least twice it", c.HeartbeatEvery, c.HostTimeout)
+	}
+	if c.VTEPAddr != "" {
+		if a, err := netip.ParseAddr(c.VTEPAddr); err != nil || !a.Is4() {
+			return fmt.Errorf("config: vtep_addr %q is not an IPv4 address", c.VTEPAddr)
+		}
+	}
+	if c.VXLANPort < 0 || c.VXLANPort > 65535 {
+		return fmt.Errorf("config: vxlan_port %d out of range", c.VXLANPort)
+	}
+	if c.InternalListen != "" {
+		if _, err := netip.ParseAddrPort(c.InternalListen); err != nil {
+			return fmt.Errorf("config: internal_listen %q: want ip:port", c.InternalListen)
+		}
 	}
 	if c.MaxCores < 1 || c.MaxCores > 64 {
 		return fmt.Errorf("config: max_cores %d is not between 1 and 64", c.MaxCores)

@@ -113,7 +113,7 @@ func diskWire(d api.Disk) wire {
 	return wire{
 		"id": d.ID, "name": d.Name, "datacenter_id": d.DatacenterID, "size": d.Size, "total_size": d.Size,
 		"state": d.State, "type": d.Type, "visibility": d.Visibility, "is_boot_disk": d.BootDisk(),
-		"can_snapshot": d.Type == api.DiskData, "is_migrating": false,
+		"can_snapshot": d.Type == api.DiskData, "is_migrating": d.Migrating,
 		"kernel_version": strOrNil(d.KernelVersion), "label": strOrNil(d.Label), "source": idOrNil(d.Source),
 		"snapshot_profile_id": idOrNil(d.SnapshotProfileID), "snapshots_id": ids(d.SnapshotsID),
 		"vms_id": vms, "entity_id": d.EntityID, "date_created": d.Created, "date_updated": d.Updated,

@@ -39,7 +39,8 @@ type Handler interface {
 
 // Args is the River job of one operation.
 type Args struct {
-	OpID int64 `json:"op_id"`
+	OpID  int64 `json:"op_id"`
+	Phase int64 `json:"phase,omitempty"` // of a phased operation (see Next)
 }
 
 // Kind names the job kind in River.
@@ -53,9 +54,12 @@ type Config struct {
 	// are rescued by River after RescueAfter.
 	Recover     []string
 	RescueAfter time.Duration
-	MaxWorkers  int
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Worker names this process's River client ("" lets River choose): TakeOver finds the
+	// jobs a dead host left running by it.
+	Worker     string
+	MaxWorkers int
+	Logger     *slog.Logger
+	Now        func() time.Time
 	// SnoozeWait is how long an operation waits before it looks again at an older operation
 	// on the same object.
 	SnoozeWait time.Duration
@@ -107,6 +111,7 @@ func New(ctx context.Context, st store.Store, h Handler, cfg Config) (*Engine, e
 	}
 	e := &Engine{st: st, h: h, log: cfg.Logger, now: cfg.Now, cfg: cfg}
 	rc := &river.Config{
+		ID:                   workerID(cfg.Worker, cfg.Now()),
 		Logger:               quiet(cfg.Logger),
 		FetchCooldown:        5 * time.Millisecond,
 		FetchPollInterval:    25 * time.Millisecond,
@@ -184,12 +189,14 @@ func (e *Engine) recover(ctx context.Context) error {
 
 // Enqueue inserts the job of op in tx: the operation runs only if tx commits.
 func (e *Engine) Enqueue(ctx context.Context, tx store.Tx, op *store.Operation) error {
-	_, err := e.client.InsertTx(ctx, tx.SQLTx(), Args{OpID: op.ID}, &river.InsertOpts{Queue: op.Queue})
+	_, err := e.client.InsertTx(ctx, tx.SQLTx(), Args{OpID: op.ID}, riverOpts(op))
 	if err != nil {
 		return fmt.Errorf("enqueue operation %d: %w", op.ID, err)
 	}
 	return nil
 }
+
+func riverOpts(op *store.Operation) *river.InsertOpts { return &river.InsertOpts{Queue: op.Queue} }
 
 type worker struct {
 	river.WorkerDefaults[Args]
@@ -203,6 +210,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	e := w.e
 	var op *store.Operation
 	var begun error
+	stale := false
 	err := e.st.Write(ctx, func(tx store.Tx) error {
 		var err error
 		op, err = tx.Operation(store.AllAccounts, job.Args.OpID)
@@ -212,8 +220,9 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		if err != nil {
 			return err
 		}
-		if api.Terminal(op.Step) {
-			return nil
+		if api.Terminal(op.Step) || job.Args.Phase != phaseOf(op) {
+			stale = !api.Terminal(op.Step)
+			return nil // done, or a phase already recorded as done
 		}
 		pending, err := tx.PendingBefore(waitsFor(op))
 		if err != nil {
@@ -241,10 +250,23 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return river.JobSnooze(e.cfg.SnoozeWait)
 	case err != nil:
 		return err
-	case api.Terminal(op.Step):
+	case api.Terminal(op.Step) || stale:
 		return nil
 	}
 	execErr := e.h.Execute(ctx, op)
+	var next *Next
+	if errors.As(execErr, &next) {
+		return e.st.Write(ctx, func(tx store.Tx) error {
+			cur, err := tx.Operation(store.AllAccounts, op.ID)
+			if err != nil {
+				return err
+			}
+			if api.Terminal(cur.Step) || phaseOf(cur) != job.Args.Phase {
+				return nil
+			}
+			return e.advance(ctx, tx, cur, next)
+		})
+	}
 	if execErr != nil && ctx.Err() != nil {
 		// Interrupted by shutdown or the job timeout: River tries again.
 		return fmt.Errorf("operation %d interrupted: %w", op.ID, execErr)

@@ -101,8 +101,29 @@ func finishQEMU(cfg config.Config, log *slog.Logger, hv *qemu.Driver, vol *qcow2
 	}
 	_, diskMB := vol.Used()
 	log.Info("qemu backend", "accel", hv.Accel(), "memory_mb", mem, "disk_mb", diskMB)
-	return &backend{hv: hv, vol: vol, net: linux.New(), seeder: seed.New(filepath.Join(cfg.DataDir, "seeds")),
+	// Bridge MACs (the gateways') come from the datacenter, not from the namespace's prefix:
+	// every host of a datacenter has the same gateway MAC. The default prefix keeps the MACs
+	// single hosts always had.
+	net := linux.NewWithGatewayKey(func(ns string) string {
+		if ns == "" {
+			return ""
+		}
+		return "berth-" + strings.TrimPrefix(ns, cfg.NetnsPrefix)
+	})
+	return &backend{hv: hv, vol: vol, net: net, seeder: seed.New(filepath.Join(cfg.DataDir, "seeds")),
 		memMB: mem, diskMB: diskMB, overheadMB: qemuOverheadMB}, nil
+}
+
+// checkUnderlay refuses to start an overlay whose underlay cannot carry a guest's full
+// frame (the real backend only: the sim backend has no underlay).
+func (b *backend) checkUnderlay(cfg config.Config) error {
+	if cfg.Backend != "qemu" {
+		return nil
+	}
+	if _, err := linux.CheckUnderlay(cfg.UnderlayNetns, cfg.VTEPAddr); err != nil {
+		return fmt.Errorf("overlay: %w", err)
+	}
+	return nil
 }
 
 // qemuOverheadMB is what a VM's QEMU process takes beyond its guest's memory under TCG

@@ -137,16 +137,27 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 }
 
 func agentCmd(stdout io.Writer) *cobra.Command {
-	var host, dc string
+	var host, dc, vtep, underlay, internal string
 	var tlsOpt TLSOptions
 	cmd := &cobra.Command{Use: "agent", Short: "Run a hypervisor host: its own operations queue and its VMs (scale-out, with --db)"}
 	load := configFlags(cmd)
 	tlsFlags(cmd, &tlsOpt, false)
 	cmd.Flags().StringVar(&host, "host", "", "name of this host (required)")
 	cmd.Flags().StringVar(&dc, "datacenter", "", "datacenter code or id this host serves (required)")
+	cmd.Flags().StringVar(&vtep, "vtep-addr", "", "underlay IPv4 address of this host's VXLAN tunnels (joins the datacenter's networks across hosts)")
+	cmd.Flags().StringVar(&underlay, "underlay-netns", "", "network namespace of the underlay (default: the host's)")
+	cmd.Flags().StringVar(&internal, "internal-listen", "", "ip:port of the internal listener API servers reach this host on (console)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := load()
 		if err != nil {
+			return err
+		}
+		for dst, v := range map[*string]string{&cfg.VTEPAddr: vtep, &cfg.UnderlayNetns: underlay, &cfg.InternalListen: internal} {
+			if v != "" {
+				*dst = v
+			}
+		}
+		if err := cfg.Validate(); err != nil {
 			return err
 		}
 		if host == "" || dc == "" {
@@ -192,7 +203,9 @@ func demoAccount(ctx context.Context, svc *service.Service, dir string) (string,
 func adminCmd(stdout io.Writer) *cobra.Command {
 	admin := &cobra.Command{Use: "admin", Short: "Administer accounts and images (on the data directory)"}
 	account := &cobra.Command{Use: "account", Short: "Create accounts and add credits"}
-	admin.AddCommand(account, imageCmd(stdout), tlsCmd(stdout), caCmd(stdout), hostCmd(stdout))
+	hosts := hostCmd(stdout)
+	hosts.AddCommand(hostCertCmd(stdout))
+	admin.AddCommand(account, imageCmd(stdout), clusterCmd(stdout), hosts, tlsCmd(stdout), caCmd(stdout))
 
 	var handle, fullname string
 	var credits, cents int64

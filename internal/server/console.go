@@ -47,16 +47,26 @@ func (d *Daemon) consoleHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "want Upgrade: berth-console", http.StatusUpgradeRequired)
 		return
 	}
+	if vm.VM.State != api.VMRunning {
+		http.Error(w, fmt.Sprintf("vm %d is %s: its console exists while it runs", id, vm.VM.State), http.StatusConflict)
+		return
+	}
+	if d.be == nil || d.opt.Role == RoleAgent {
+		// An API server: the VM's host serves its console; proxy to it.
+		d.proxyConsole(w, r, c, id)
+		return
+	}
+	d.serveConsole(w, r, id, c.Handle)
+}
+
+// serveConsole joins the request's connection to the console of a VM of this host.
+func (d *Daemon) serveConsole(w http.ResponseWriter, r *http.Request, id int64, who string) {
 	var cons hypervisor.Consoler
 	if d.be != nil {
 		cons, _ = d.be.hv.(hypervisor.Consoler)
 	}
 	if cons == nil {
-		http.Error(w, fmt.Sprintf("vm %d has no console here: the %s backend runs no VM, or this berthd is not its host", id, d.cfg.Backend), http.StatusConflict)
-		return
-	}
-	if vm.VM.State != api.VMRunning {
-		http.Error(w, fmt.Sprintf("vm %d is %s: its console exists while it runs", id, vm.VM.State), http.StatusConflict)
+		http.Error(w, fmt.Sprintf("vm %d has no console here: the %s backend runs no VM", id, d.cfg.Backend), http.StatusConflict)
 		return
 	}
 	sock, err := net.DialTimeout("unix", cons.ConsolePath(id), 5*time.Second)
@@ -75,7 +85,7 @@ func (d *Daemon) consoleHandler(w http.ResponseWriter, r *http.Request) {
 		sock.Close()
 		return
 	}
-	d.log.Info("console attached", "vm", id, "account", c.Handle, "remote", r.RemoteAddr)
+	d.log.Info("console attached", "vm", id, "account", who, "remote", r.RemoteAddr)
 	fmt.Fprint(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: berth-console\r\nConnection: Upgrade\r\n\r\n")
 	if err := rw.Flush(); err != nil {
 		conn.Close()
@@ -83,7 +93,7 @@ func (d *Daemon) consoleHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	splice(conn, rw.Reader, sock)
-	d.log.Info("console detached", "vm", id, "account", c.Handle)
+	d.log.Info("console detached", "vm", id, "account", who)
 }
 
 // splice copies both ways until either side closes. When the client's input ends first,

@@ -19,6 +19,7 @@ type networks struct {
 	cat       *service.Catalog
 	vlans     func(id int64) (*store.VLAN, error)
 	namespace func(dc *service.Datacenter) string
+	overlay   *overlay // nil: bridges stay on their host
 }
 
 var _ agent.Networks = (*networks)(nil)
@@ -77,7 +78,7 @@ func (n *networks) VLANNetwork(v *store.VLAN) netdev.Network {
 	if dc != nil {
 		ns = n.namespace(dc)
 	}
-	nw := netdev.Network{Namespace: ns, Bridge: vlanBridge(v.ID)}
+	nw := netdev.Network{Namespace: ns, Bridge: vlanBridge(v.ID), Overlay: n.overlay.of(uint32(v.ID))}
 	if v.Gateway != "" {
 		if p, err := netip.ParsePrefix(v.Subnet); err == nil {
 			nw.Gateways = []string{netip.PrefixFrom(netip.MustParseAddr(v.Gateway), p.Bits()).String()}
@@ -88,7 +89,7 @@ func (n *networks) VLANNetwork(v *store.VLAN) netdev.Network {
 
 // publicNetwork is a datacenter's public bridge with its gateways.
 func (n *networks) publicNetwork(dc *service.Datacenter) netdev.Network {
-	nw := netdev.Network{Namespace: n.namespace(dc), Bridge: publicBridge}
+	nw := netdev.Network{Namespace: n.namespace(dc), Bridge: publicBridge, Overlay: n.overlay.of(publicVNI(dc.ID))}
 	for _, v := range []int64{4, 6} {
 		if p, err := n.svc.PublicPool(dc.ID, v); err == nil && p.Gateway.IsValid() {
 			nw.Gateways = append(nw.Gateways, netip.PrefixFrom(p.Gateway, p.Prefix.Bits()).String())

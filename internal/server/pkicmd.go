@@ -120,9 +120,8 @@ func caCmd(stdout io.Writer) *cobra.Command {
 	return ca
 }
 
-// hostCmd is berthd admin host cert NAME: a host certificate from the cluster CA.
-func hostCmd(stdout io.Writer) *cobra.Command {
-	host := &cobra.Command{Use: "host", Short: "Hosts' certificates from the cluster CA"}
+// hostCertCmd is berthd admin host cert NAME: a host certificate from the cluster CA.
+func hostCertCmd(stdout io.Writer) *cobra.Command {
 	var caDir, out string
 	var names []string
 	var days int
@@ -158,6 +157,5 @@ func hostCmd(stdout io.Writer) *cobra.Command {
 			p.Cert.NotAfter.Format(time.DateOnly), pki.Fingerprint(p.Cert))
 		return nil
 	}
-	host.AddCommand(cert)
-	return host
+	return cert
 }

@@ -31,5 +31,8 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			d.log.Error("remove orphan vm", "vm", id, "err", err)
 		}
 	}
+	if d.opt.Role == RoleAgent {
+		return d.agent.SweepMoved(ctx)
+	}
 	return nil
 }

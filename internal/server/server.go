@@ -11,12 +11,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/berth-io/berth/internal/agent"
 	"github.com/berth-io/berth/internal/billing"
 	"github.com/berth-io/berth/internal/config"
 	"github.com/berth-io/berth/internal/gandi"
+	"github.com/berth-io/berth/internal/hosttoken"
 	"github.com/berth-io/berth/internal/ops"
 	"github.com/berth-io/berth/internal/pki"
 	"github.com/berth-io/berth/internal/service"
@@ -46,6 +48,11 @@ type Options struct {
 	Datacenter string
 	// TLS is the API's HTTPS certificate and the cluster's mutual-TLS files.
 	TLS TLSOptions
+	// WrapInternal wraps an agent's internal listener (e.g. tls.NewListener with the
+	// cluster's CA); DialInternal is how API servers reach it (e.g. a tls.Dialer). Nil:
+	// plain TCP, requests authorised by host tokens only.
+	WrapInternal func(net.Listener) net.Listener
+	DialInternal func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Daemon is a running berthd.
@@ -60,11 +67,17 @@ type Daemon struct {
 	agent  *agent.Agent
 	nets   *networks
 	hostDC int64
-	http   *http.Server
-	certs  *pki.Reloader // the API's certificate; nil for plain HTTP
-	web    *web.Server
-	cancel context.CancelFunc
-	done   chan struct{}
+	// internalURL is where API servers reach this agent (console), "" without a listener.
+	internalURL string
+	internal    *http.Server
+	checker     *hosttoken.Checker
+	secretMu    sync.Mutex
+	secret      []byte
+	http        *http.Server
+	web         *web.Server
+	cancel      context.CancelFunc
+	done        chan struct{}
+	certs       *pki.Reloader // the API's certificate; nil for plain HTTP
 }
 
 // openStore opens the store of a configuration.
@@ -141,8 +154,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		if d.be, err = newBackend(ctx, cfg, log); err != nil {
 			return nil, err
 		}
+		if cfg.VTEPAddr != "" {
+			if opt.Role != RoleAgent {
+				return nil, errors.New("a datacenter overlay (vtep_addr) needs the agent role")
+			}
+			if err := d.be.checkUnderlay(cfg); err != nil {
+				return nil, err
+			}
+			d.nets.overlay = &overlay{local: cfg.VTEPAddr, underlay: cfg.UnderlayNetns, port: cfg.VXLANPort}
+		}
 		d.agent = agent.New(agent.Config{Store: d.st, HV: d.be.hv, Volumes: d.be.vol, Net: d.be.net, Seeder: d.be.seeder,
-			Kernels: d.be.boot(cat), Networks: d.nets, Logger: log, Host: opt.Host, MemoryMB: d.be.memMB, OverheadMB: d.be.overheadMB})
+			Kernels: d.be.boot(cat), Networks: d.nets, Logger: log, Disks: diskFetcher{d}, Host: opt.Host, MemoryMB: d.be.memMB, OverheadMB: d.be.overheadMB})
 		exec = d.agent
 		queues = []string{service.HostQueue(opt.Host), service.ControlQueue}
 		own = queues[:1]
@@ -150,7 +172,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			own = queues // nobody else works the control queue
 		}
 	}
-	if d.eng, err = ops.New(ctx, d.st, d.svc, ops.Config{Queues: queues, Recover: own, Logger: log}); err != nil {
+	if d.eng, err = ops.New(ctx, d.st, d.svc, ops.Config{Queues: queues, Recover: own, Logger: log, Worker: opt.Host}); err != nil {
 		return nil, err
 	}
 	d.svc.SetEngine(d.eng, exec)
@@ -192,9 +214,17 @@ func (d *Daemon) Handler() http.Handler {
 func (d *Daemon) Start(ctx context.Context) (string, error) {
 	ctx, d.cancel = context.WithCancel(ctx)
 	if d.be != nil {
-		if err := d.svc.RegisterHost(ctx, store.Host{Name: d.opt.Host, DatacenterID: d.hostDC, MemoryMB: d.be.memMB, DiskMB: d.be.diskMB}); err != nil {
+		if err := d.startInternal(ctx); err != nil {
+			return "", err
+		}
+		if err := d.svc.RegisterHost(ctx, store.Host{Name: d.opt.Host, DatacenterID: d.hostDC, MemoryMB: d.be.memMB, DiskMB: d.be.diskMB,
+			VTEPAddr: d.cfg.VTEPAddr, InternalURL: d.internalURL}); err != nil {
 			return "", fmt.Errorf("register host: %w", err)
 		}
+		if err := d.syncOverlay(ctx); err != nil {
+			return "", err
+		}
+		go d.every(ctx, d.cfg.HeartbeatEvery.Duration, "overlay", d.syncOverlay)
 		if err := d.reconcile(ctx); err != nil {
 			return "", fmt.Errorf("reconcile: %w", err)
 		}
@@ -205,7 +235,13 @@ func (d *Daemon) Start(ctx context.Context) (string, error) {
 		return "", err
 	}
 	go d.every(ctx, d.cfg.HeartbeatEvery.Duration, "host check", func(ctx context.Context) error {
-		_, err := d.svc.CheckHosts(ctx, d.cfg.HostTimeout.Duration)
+		down, err := d.svc.CheckHosts(ctx, d.cfg.HostTimeout.Duration)
+		for _, h := range down {
+			// The shared queue's jobs it was running go to the hosts still up, now.
+			if _, terr := d.eng.TakeOver(ctx, h, []string{service.ControlQueue}); terr != nil {
+				err = errors.Join(err, terr)
+			}
+		}
 		return err
 	})
 	if d.opt.Role == RoleAgent {
@@ -263,6 +299,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	if d.http != nil {
 		d.http.Shutdown(ctx)
 		<-d.done
+	}
+	if d.internal != nil {
+		d.internal.Close()
 	}
 	err := d.eng.Stop(ctx)
 	if d.cancel != nil {

@@ -50,7 +50,8 @@ func (s *Service) DiskInfo(ctx context.Context, c *Caller, id int64) (*api.Disk,
 			return notFound(err, api.ObjDisk, id)
 		}
 		out = d.Disk
-		return nil
+		out.Migrating, err = diskMoving(tx, d)
+		return err
 	})
 	if err != nil {
 		return nil, s.internal(err)
@@ -355,7 +356,14 @@ func (s *Service) checkDiskAttach(tx store.Tx, v *store.VM, diskID int64, spec o
 		return api.Errorf(api.Invalid, api.ObjDisk, "disk %d is a snapshot: create a disk from it to use it", d.ID)
 	}
 	if d.Host != "" && d.Host != v.Host {
-		return api.Errorf(api.Conflict, api.ObjDisk, "disk %d lives on host %s and vm %d runs on host %s: a disk attaches only to a vm of its host", d.ID, d.Host, v.ID, v.Host)
+		// The disk follows the VM: the attach copies it to the VM's host first, which needs
+		// the host it lives on.
+		if err := hostUp(tx, d.Host, api.ObjDisk, d.ID); err != nil {
+			return err
+		}
+		if err := canSend(tx, d.Host, d.ID); err != nil {
+			return err
+		}
 	}
 	if d.VMID != 0 && d.VMID != v.ID {
 		return api.Errorf(api.Attached, api.ObjDisk, "disk %d is attached to vm %d: detach it first", d.ID, d.VMID)

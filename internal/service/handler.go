@@ -278,6 +278,9 @@ func (s *Service) Complete(tx store.Tx, op *store.Operation) error {
 		if err := attachDisk(tx, op, spec, now); err != nil {
 			return err
 		}
+		if err := followVM(tx, op.DiskID, op.VMID); err != nil {
+			return err
+		}
 		return placeWithVM(tx, op.VMID)
 	case ops.DiskDetach:
 		return detachDisk(tx, op.AccountID, op.VMID, op.DiskID, now)

@@ -71,32 +71,60 @@ func usedAddrs(tx store.Tx, network string) ([]netip.Addr, error) {
 	return out, nil
 }
 
-// allocate picks an address in a pool and records it on the iface. The UNIQUE constraint on
-// (network, ip) backs the choice up.
+// allocate picks an address in a pool and records it on the iface. No lock covers the
+// pool: the UNIQUE constraint on (network, ip) decides. A free address is taken only after
+// a try-lock on that one address (so concurrent creates, which see the same free addresses,
+// skip each other's instead of waiting for each other's commit), and an address committed
+// by another transaction meanwhile (a duplicate) is skipped and the next one tried.
 func (s *Service) allocate(tx store.Tx, c *Caller, f *store.Iface, pool ipam.Pool, network string, version, num int64, want string) (*store.IP, error) {
-	if err := tx.Lock("pool:" + network); err != nil {
-		return nil, err
+	var skipped []netip.Addr
+	for attempt := 0; ; attempt++ {
+		ip, addr, err := s.tryAllocate(tx, c, f, pool, network, version, num, want, skipped)
+		if err == nil || !errors.Is(err, errTaken) || attempt >= maxAllocAttempts {
+			if errors.Is(err, errTaken) {
+				return nil, api.Errorf(api.Conflict, api.ObjIP, "ip %s is already in use", addr)
+			}
+			return ip, err
+		}
+		skipped = append(skipped, addr)
 	}
+}
+
+// maxAllocAttempts bounds the addresses one allocation tries after losing races.
+const maxAllocAttempts = 64
+
+// errTaken is an address another transaction holds or has just taken.
+var errTaken = errors.New("address taken")
+
+// tryAllocate makes one attempt of allocate, skipping the addresses of earlier attempts.
+func (s *Service) tryAllocate(tx store.Tx, c *Caller, f *store.Iface, pool ipam.Pool, network string, version, num int64, want string, skipped []netip.Addr) (*store.IP, netip.Addr, error) {
 	used, err := usedAddrs(tx, network)
 	if err != nil {
-		return nil, err
+		return nil, netip.Addr{}, err
 	}
 	var addr netip.Addr
 	if want != "" {
 		addr, err = netip.ParseAddr(want)
 		if err != nil {
-			return nil, api.Errorf(api.Invalid, api.ObjIP, "ip %q is not an address", truncate(want, 50))
+			return nil, addr, api.Errorf(api.Invalid, api.ObjIP, "ip %q is not an address", truncate(want, 50))
 		}
 		if err := pool.Check(addr, used); err != nil {
-			return nil, api.Errorf(api.Invalid, api.ObjIP, "ip %s: %v", addr, err)
+			return nil, addr, api.Errorf(api.Invalid, api.ObjIP, "ip %s: %v", addr, err)
 		}
 	} else {
-		addr, err = pool.Next(used)
+		addr, err = pool.Next(append(used, skipped...))
 		if errors.Is(err, ipam.ErrExhausted) {
-			return nil, api.Errorf(api.Unavailable, api.ObjIP, "no free address left in %s", pool.Prefix)
+			return nil, addr, api.Errorf(api.Unavailable, api.ObjIP, "no free address left in %s", pool.Prefix)
 		}
 		if err != nil {
-			return nil, err
+			return nil, addr, err
+		}
+		ok, err := tx.TryLock("ip:" + network + ":" + addr.String())
+		if err != nil {
+			return nil, addr, err
+		}
+		if !ok {
+			return nil, addr, errTaken
 		}
 	}
 	now := s.now().UTC()
@@ -110,11 +138,14 @@ func (s *Service) allocate(tx store.Tx, c *Caller, f *store.Iface, pool ipam.Poo
 	}
 	if err := tx.InsertIP(ip); err != nil {
 		if errors.Is(err, store.ErrDuplicate) {
-			return nil, api.Errorf(api.Conflict, api.ObjIP, "ip %s is already in use", addr)
+			if want != "" {
+				return nil, addr, api.Errorf(api.Conflict, api.ObjIP, "ip %s is already in use", addr)
+			}
+			return nil, addr, errTaken
 		}
-		return nil, err
+		return nil, addr, err
 	}
-	return ip, nil
+	return ip, addr, nil
 }
 
 // newIface inserts an iface being created with its addresses, and its iface_create

@@ -59,6 +59,8 @@ type Tx interface {
 	// Lock serializes the transactions that take the same name, until they end (the
 	// allocation of a pool's addresses, for instance).
 	Lock(name string) error
+	// TryLock takes such a lock only if it is free, and reports whether it did.
+	TryLock(name string) (bool, error)
 
 	InsertAccount(a *Account) error
 	AccountByKeyHash(hash string) (*Account, error)
@@ -218,6 +220,8 @@ type Host struct {
 	State        string // up or down
 	Heartbeat    time.Time
 	Started      time.Time
+	VTEPAddr     string // underlay address of its VXLAN tunnels, "" without an overlay
+	InternalURL  string // its internal listener (console, disk copies), "" without one
 }
 
 // Host states.
@@ -238,6 +242,9 @@ type HostStore interface {
 	MarkDown(before time.Time) ([]string, error)
 	// HostLoad returns, per host, the memory of its VMs and the size of its disks, in MB.
 	HostLoad() (map[string][2]int64, error)
+	// ClusterSecret returns the secret called name, storing candidate first when there is
+	// none yet (the first caller's candidate wins; every caller gets the same value).
+	ClusterSecret(name, candidate string) (string, error)
 }
 
 // VMDetail is a VM with its parts.

@@ -5,6 +5,7 @@ package volume
 import (
 	"context"
 	"errors"
+	"io"
 )
 
 // ErrNoSpace is returned when the host lacks the space for a disk.
@@ -32,4 +33,21 @@ type Driver interface {
 	Import(ctx context.Context, id int64, path string) (int64, error)
 	// Exists reports whether disk id has its file.
 	Exists(ctx context.Context, id int64) (bool, error)
+}
+
+// Mover is implemented by drivers whose disks can move to another host: the source host
+// streams the disk's file (Open), the destination makes the disk from that stream
+// (Receive). A disk made from an image is an overlay: it is rebased onto the destination's
+// own copy of the image (every host keeps one, with the same disk id).
+type Mover interface {
+	// Open opens disk id's file for reading and returns its size in bytes and the image
+	// disk it is an overlay of (0 for none). The caller closes it.
+	Open(ctx context.Context, id int64) (f io.ReadCloser, size int64, backing int64, err error)
+	// Receive makes disk id (virtual size sizeMB) from a stream: fill writes the source
+	// file's bytes and returns an error when they are not what the source sent (checksum);
+	// the disk exists only once they were written, verified and checked. An existing disk
+	// id is left alone.
+	Receive(ctx context.Context, id, sizeMB, backing int64, fill func(w io.Writer) error) error
+	// Disks lists the disks this host holds.
+	Disks() []int64
 }

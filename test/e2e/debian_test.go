@@ -12,6 +12,7 @@ import (
 // TestCLIQEMU is the berth CLI flow against real VMs: create, update memory, attach a
 // disk, the serial console, delete.
 func TestCLIQEMU(t *testing.T) {
+	t.Parallel()
 	e := newQEnv(t)
 	cliFlow(t, e.b, true)
 }
@@ -19,6 +20,7 @@ func TestCLIQEMU(t *testing.T) {
 // TestDebianCloudInit proves that a stock cloud-init guest (the Debian 12 image) gets its
 // hostname, user and SSH key from Berth's seed.
 func TestDebianCloudInit(t *testing.T) {
+	t.Parallel()
 	e := newQEnv(t)
 	images := needVMs(t)
 	if _, err := os.Stat(filepath.Join(images, "debian12", "manifest.json")); err != nil {
@@ -73,6 +75,7 @@ func TestDebianCloudInit(t *testing.T) {
 // TestImageImport registers a qcow2 a user brings with `berthd admin image import` while
 // berthd runs, and boots a VM from it.
 func TestImageImport(t *testing.T) {
+	t.Parallel()
 	e := newQEnv(t)
 	m, err := image.Load(filepath.Join(needVMs(t), "tiny", "manifest.json"))
 	if err != nil {

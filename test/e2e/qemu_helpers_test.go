@@ -49,6 +49,10 @@ func runPrefix() string { return fmt.Sprintf("berth-t%x", os.Getpid()) }
 // VM test removes its own at its end); it removes any left and fails the run.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if err := stopLocalCluster(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: local cluster down: %v\n", err)
+		code = 1
+	}
 	if os.Geteuid() == 0 {
 		if left := namespacesWith(runPrefix() + "-"); len(left) > 0 {
 			fmt.Fprintf(os.Stderr, "FAIL: network namespaces left behind: %v\n", left)

@@ -61,7 +61,7 @@ func (d *Driver) Start(ctx context.Context, spec hypervisor.Spec) error {
 			return fmt.Errorf("start vm %d: %w", spec.ID, err)
 		}
 	}
-	if err := d.launch(ctx, spec); err != nil {
+	if err := d.launch(ctx, spec, nil); err != nil {
 		return fmt.Errorf("start vm %d: %w", spec.ID, err)
 	}
 	return nil
@@ -134,8 +134,9 @@ func parseMAC(mac string) (string, error) {
 	return hw.String(), nil
 }
 
-// launch runs QEMU for spec and waits for its QMP socket.
-func (d *Driver) launch(ctx context.Context, spec hypervisor.Spec) error {
+// launch runs QEMU for spec and waits for its QMP socket. With a layout, QEMU
+// reproduces that device model and waits for an incoming migration (see incomingArgs).
+func (d *Driver) launch(ctx context.Context, spec hypervisor.Spec, lay *hypervisor.Layout) error {
 	dir := d.dir(spec.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -183,6 +184,9 @@ func (d *Driver) launch(ctx context.Context, spec hypervisor.Spec) error {
 	}
 	defer logf.Close()
 	args := buildArgs(spec, dir, d.accel, d.cfg.MemorySlots, tapFD)
+	if lay != nil {
+		args = incomingArgs(spec, dir, d.accel, *lay, tapFD)
+	}
 	cmd := exec.Command(d.bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout = logf
@@ -258,21 +262,38 @@ func (d *Driver) connect(ctx context.Context, v *vm) (*qmp.Client, error) {
 // buildArgs returns QEMU's command line for spec; tapFD maps NIC ids to the descriptor
 // numbers of their taps in the child (NICs without one are left out).
 func buildArgs(spec hypervisor.Spec, dir, accel string, slots int, tapFD map[int64]int) []string {
-	cpu := "qemu64"
+	return buildArgsLayout(spec, dir, accel, slots, tapFD, nil)
+}
+
+// buildArgsLayout is buildArgs; with a layout, the machine, CPU model, memory, vCPUs
+// and PCI addresses come from it (see incomingArgs).
+func buildArgsLayout(spec hypervisor.Spec, dir, accel string, slots int, tapFD map[int64]int, lay *hypervisor.Layout) []string {
+	cpu, machine := "qemu64", "pc"
 	if accel == AccelKVM {
 		cpu = "host"
 	}
-	mem := fmt.Sprintf("%dM", spec.MemoryMB)
-	if spec.MaxMemMB > spec.MemoryMB && slots > 0 {
-		mem += fmt.Sprintf(",slots=%d,maxmem=%dM", slots, spec.MaxMemMB)
+	memMB, maxMemMB, cores, maxCores := spec.MemoryMB, spec.MaxMemMB, spec.Cores, max(spec.MaxCores, spec.Cores)
+	addr := func(string) string { return "" }
+	if lay != nil {
+		cpu, machine = lay.CPUModel, lay.Machine
+		memMB, maxMemMB, slots, cores, maxCores = lay.BaseMemoryMB, lay.MaxMemMB, lay.MemorySlots, lay.BootCores, lay.MaxCores
+		addr = func(id string) string {
+			if s, ok := lay.PCISlots[id]; ok {
+				return fmt.Sprintf(",addr=0x%x", s)
+			}
+			return ""
+		}
 	}
-	maxCores := max(spec.MaxCores, spec.Cores)
+	mem := fmt.Sprintf("%dM", memMB)
+	if maxMemMB > memMB && slots > 0 {
+		mem += fmt.Sprintf(",slots=%d,maxmem=%dM", slots, maxMemMB)
+	}
 	a := []string{
 		"-name", "berth-" + strconv.FormatInt(spec.ID, 10),
-		"-machine", "pc", "-nodefaults", "-no-user-config", "-display", "none",
+		"-machine", machine, "-nodefaults", "-no-user-config", "-display", "none",
 		"-accel", accel, "-cpu", cpu,
 		"-m", mem,
-		"-smp", fmt.Sprintf("%d,maxcpus=%d", spec.Cores, maxCores),
+		"-smp", fmt.Sprintf("%d,maxcpus=%d", cores, maxCores),
 		"-qmp", qmpMarker(filepath.Join(dir, qmpSock)) + "server=on,wait=off",
 		"-chardev", "socket,id=ser0,path=" + optEscape(filepath.Join(dir, consoleSock)) +
 			",server=on,wait=off,logfile=" + optEscape(filepath.Join(dir, consoleLog)) + ",logappend=on",
@@ -280,7 +301,7 @@ func buildArgs(spec hypervisor.Spec, dir, accel string, slots int, tapFD map[int
 		"-pidfile", filepath.Join(dir, pidFile),
 		"-no-shutdown",
 		// Entropy from the host: the guest makes its SSH host keys at first boot.
-		"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
+		"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0" + addr(rngDevice),
 	}
 	if b := spec.Boot; b.Kernel != "" {
 		a = append(a, "-kernel", b.Kernel)
@@ -293,7 +314,8 @@ func buildArgs(spec hypervisor.Spec, dir, accel string, slots int, tapFD map[int
 	}
 	for i, disk := range spec.Disks {
 		a = append(a, "-blockdev", blockdevJSON("qcow2", diskNode(disk.ID), disk.Path, disk.ReadOnly))
-		dev := fmt.Sprintf("virtio-blk-pci,drive=%s,id=%s,serial=%s", diskNode(disk.ID), diskDevice(disk.ID), diskSerial(disk.ID))
+		dev := fmt.Sprintf("virtio-blk-pci,drive=%s,id=%s,serial=%s", diskNode(disk.ID), diskDevice(disk.ID), diskSerial(disk.ID)) +
+			addr(diskDevice(disk.ID))
 		if i == 0 && spec.Boot.Kernel == "" {
 			dev += ",bootindex=0"
 		}
@@ -303,7 +325,7 @@ func buildArgs(spec hypervisor.Spec, dir, accel string, slots int, tapFD map[int
 		// Last, so that the data disks come first (/dev/vda...); the guest finds the seed
 		// by its ISO volume label.
 		a = append(a, "-blockdev", blockdevJSON("raw", "seed", spec.SeedPath, true),
-			"-device", "virtio-blk-pci,drive=seed,id=seed,serial=berth-seed")
+			"-device", "virtio-blk-pci,drive=seed,id=seed,serial=berth-seed"+addr(seedDevice))
 	}
 	for _, n := range spec.NICs {
 		fd, ok := tapFD[n.ID]
@@ -312,10 +334,17 @@ func buildArgs(spec hypervisor.Spec, dir, accel string, slots int, tapFD map[int
 		}
 		a = append(a,
 			"-netdev", fmt.Sprintf("tap,id=%s,fd=%d,vhost=off", nicNetdev(n.ID), fd),
-			"-device", fmt.Sprintf("virtio-net-pci,netdev=%s,id=%s,mac=%s", nicNetdev(n.ID), nicDevice(n.ID), n.MAC))
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=%s,id=%s,mac=%s", nicNetdev(n.ID), nicDevice(n.ID), n.MAC)+addr(nicDevice(n.ID)))
 	}
 	return a
 }
+
+// Ids of the PCI devices without a Berth id: the seed disk, and the entropy device
+// (anonymous on the command line; named so in a Layout).
+const (
+	seedDevice = "seed"
+	rngDevice  = "rng"
+)
 
 // Names of the QEMU objects behind a disk or NIC id.
 func diskNode(id int64) string   { return "d" + strconv.FormatInt(id, 10) }

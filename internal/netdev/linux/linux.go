@@ -32,13 +32,30 @@ func TapName(ifaceID int64) string { return "bt" + strconv.FormatInt(ifaceID, 10
 // Driver is the netlink network driver. Its methods are safe for concurrent use; they are
 // serialised so that DeleteNetwork cannot remove a namespace another call is filling.
 type Driver struct {
-	mu sync.Mutex
+	mu         sync.Mutex
+	gatewayKey func(ns string) string
 }
 
-var _ netdev.Driver = (*Driver)(nil)
+var (
+	_ netdev.Driver = (*Driver)(nil)
+	_ netdev.Lister = (*Driver)(nil)
+)
 
 // New returns a driver.
 func New() *Driver { return &Driver{} }
+
+// NewWithGatewayKey returns a driver whose bridge MACs hash key(namespace) instead of the
+// namespace's name: hosts whose namespaces are named differently (one prefix per simulated
+// host) then give a datacenter's gateway the same MAC, as an anycast gateway needs.
+func NewWithGatewayKey(key func(ns string) string) *Driver { return &Driver{gatewayKey: key} }
+
+// macKey is what a namespace's bridge MACs are derived from.
+func (d *Driver) macKey(ns string) string {
+	if d.gatewayKey != nil {
+		return d.gatewayKey(ns)
+	}
+	return ns
+}
 
 // EnsureNetwork creates the namespace (unless it is the host's), brings lo up in it, creates
 // the bridge and makes its addresses exactly n.Gateways (IPv6 ones without duplicate address
@@ -66,11 +83,17 @@ func (d *Driver) EnsureNetwork(ctx context.Context, n netdev.Network) error {
 		if err := prepareNamespace(h, n.Namespace); err != nil {
 			return err
 		}
-		br, err := ensureBridge(h, n.Namespace, n.Bridge)
+		br, err := ensureBridge(h, d.macKey(n.Namespace), n.Bridge)
 		if err != nil {
 			return err
 		}
-		return syncAddrs(h, br, want)
+		if err := syncAddrs(h, br, want); err != nil {
+			return err
+		}
+		if n.Overlay != nil {
+			return ensureOverlay(h, n.Namespace, br, n.Overlay)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("ensure network %s/%s: %w", n.Namespace, n.Bridge, err)
@@ -109,6 +132,9 @@ func (d *Driver) DeleteNetwork(ctx context.Context, n netdev.Network) error {
 			if err := h.LinkDel(l); err != nil {
 				return fmt.Errorf("delete bridge %s: %w", n.Bridge, err)
 			}
+		}
+		if err := deleteVXLAN(h, n.Bridge); err != nil {
+			return err
 		}
 		if n.Namespace == "" {
 			return nil
@@ -169,7 +195,7 @@ func (d *Driver) EnsurePort(ctx context.Context, p netdev.Port) error {
 		if err := prepareNamespace(h, p.Namespace); err != nil {
 			return err
 		}
-		br, err := ensureBridge(h, p.Namespace, p.Bridge)
+		br, err := ensureBridge(h, d.macKey(p.Namespace), p.Bridge)
 		if err != nil {
 			return err
 		}
@@ -322,10 +348,10 @@ func bridgeMAC(ns, bridge string) net.HardwareAddr {
 	return mac
 }
 
-// ensureBridge creates the bridge if missing, fixes its MAC, turns off IPv6 DAD and router
-// advertisement acceptance on it, and brings it up.
-func ensureBridge(h *netlink.Handle, ns, name string) (netlink.Link, error) {
-	mac := bridgeMAC(ns, name)
+// ensureBridge creates the bridge if missing, fixes its MAC (from key and the bridge's
+// name), turns off IPv6 DAD and router advertisement acceptance on it, and brings it up.
+func ensureBridge(h *netlink.Handle, key, name string) (netlink.Link, error) {
+	mac := bridgeMAC(key, name)
 	l, err := linkByName(h, name)
 	if err != nil {
 		return nil, err

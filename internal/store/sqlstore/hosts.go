@@ -7,15 +7,16 @@ import (
 )
 
 func (t *txn) SaveHost(h *store.Host) error {
-	_, err := t.exec(`INSERT INTO hosts (name, datacenter_id, memory_mb, disk_mb, state, heartbeat_at, started_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (name) DO UPDATE SET datacenter_id = $2, memory_mb = $3, disk_mb = $4, state = $5, heartbeat_at = $6, started_at = $7`,
-		h.Name, h.DatacenterID, h.MemoryMB, h.DiskMB, h.State, unix(h.Heartbeat), unix(h.Started))
+	_, err := t.exec(`INSERT INTO hosts (name, datacenter_id, memory_mb, disk_mb, state, heartbeat_at, started_at, vtep_addr, internal_url)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (name) DO UPDATE SET datacenter_id = $2, memory_mb = $3, disk_mb = $4, state = $5, heartbeat_at = $6, started_at = $7,
+		vtep_addr = $8, internal_url = $9`,
+		h.Name, h.DatacenterID, h.MemoryMB, h.DiskMB, h.State, unix(h.Heartbeat), unix(h.Started), h.VTEPAddr, h.InternalURL)
 	return err
 }
 
 func (t *txn) Hosts() ([]*store.Host, error) {
-	rows, err := t.query(`SELECT name, datacenter_id, memory_mb, disk_mb, state, heartbeat_at, started_at FROM hosts ORDER BY name`)
+	rows, err := t.query(`SELECT name, datacenter_id, memory_mb, disk_mb, state, heartbeat_at, started_at, vtep_addr, internal_url FROM hosts ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -23,7 +24,7 @@ func (t *txn) Hosts() ([]*store.Host, error) {
 	var out []*store.Host
 	for rows.Next() {
 		h := &store.Host{}
-		if err := rows.Scan(&h.Name, &h.DatacenterID, &h.MemoryMB, &h.DiskMB, &h.State, unixTime{&h.Heartbeat}, unixTime{&h.Started}); err != nil {
+		if err := rows.Scan(&h.Name, &h.DatacenterID, &h.MemoryMB, &h.DiskMB, &h.State, unixTime{&h.Heartbeat}, unixTime{&h.Started}, &h.VTEPAddr, &h.InternalURL); err != nil {
 			return nil, err
 		}
 		out = append(out, h)
@@ -84,4 +85,13 @@ func (t *txn) HostLoad() (map[string][2]int64, error) {
 		}
 	}
 	return out, nil
+}
+
+func (t *txn) ClusterSecret(name, candidate string) (string, error) {
+	if _, err := t.exec(`INSERT INTO cluster_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, candidate); err != nil {
+		return "", err
+	}
+	var v string
+	err := t.queryRow(`SELECT value FROM cluster_secrets WHERE name = $1`, name).Scan(&v)
+	return v, err
 }

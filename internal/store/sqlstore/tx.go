@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"errors"
 	"github.com/berth-io/berth/api"
 	"github.com/berth-io/berth/internal/store"
 )
@@ -190,7 +191,22 @@ func (t *txn) fillIfaces(list []*store.Iface) error {
 
 // IPs.
 
-func (t *txn) InsertIP(ip *store.IP) error           { return ips.insert(t, ip) }
+// InsertIP inserts an address inside a savepoint: a duplicate (ErrDuplicate) leaves the
+// transaction usable on PostgreSQL too, so the caller can try another address.
+func (t *txn) InsertIP(ip *store.IP) error {
+	if _, err := t.exec("SAVEPOINT insert_ip"); err != nil {
+		return err
+	}
+	if err := ips.insert(t, ip); err != nil {
+		if _, rerr := t.exec("ROLLBACK TO SAVEPOINT insert_ip"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	_, err := t.exec("RELEASE SAVEPOINT insert_ip")
+	return err
+}
+
 func (t *txn) UpdateIP(ip *store.IP) error           { return ips.update(t, ip) }
 func (t *txn) CountIPs(q store.Query) (int64, error) { return ips.count(t, q) }
 
@@ -374,6 +390,17 @@ func (t *txn) Lock(name string) error {
 	}
 	_, err := t.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name)
 	return err
+}
+
+// TryLock takes a lock held until the transaction ends if no other transaction holds it,
+// and reports whether it did. SQLite has one writer at a time: always true.
+func (t *txn) TryLock(name string) (bool, error) {
+	if t.dialect != "postgres" {
+		return true, nil
+	}
+	var ok bool
+	err := t.queryRow("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", name).Scan(&ok)
+	return ok, err
 }
 
 // The texts of the queries prepared when the store opens (stmt.go).

@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Operations", testOperations},
 		{"Usage", testUsage},
 		{"Rollback", testRollback},
+		{"Hosts", testHosts},
 		{"Events", testEvents},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
