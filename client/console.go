@@ -35,10 +35,11 @@ func (c *Client) Console(ctx context.Context, vmID int64) (io.ReadWriteCloser, e
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "berth-console")
 	// The stream lives as long as the session: no client timeout.
-	hc := &http.Client{}
+	var rt http.RoundTripper
 	if c.HTTP != nil {
-		hc.Transport = c.HTTP.Transport
+		rt = c.HTTP.Transport
 	}
+	hc := &http.Client{Transport: http1(rt)}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err

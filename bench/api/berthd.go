@@ -49,7 +49,8 @@ func writeConfig(dir string, cfg config.Config) (string, error) {
 type berthd struct {
 	bin, data, config string
 	p                 *proc.Proc
-	url               string // http://127.0.0.1:PORT/xmlrpc/
+	extra             []string // more serve flags (--tls-cert …)
+	url               string   // http://127.0.0.1:PORT/xmlrpc/
 }
 
 // admin runs `berthd admin ARGS` on the data directory and returns its trimmed stdout.
@@ -69,7 +70,7 @@ func (b *berthd) admin(ctx context.Context, args ...string) (string, error) {
 // start runs `berthd serve` on 127.0.0.1 and waits up to 60 s for its "API at" line. Its
 // log goes to berthd.log in the data directory.
 func (b *berthd) start(ctx context.Context) error {
-	p, m, err := proc.Start("berthd", b.bin, []string{"serve", "--data", b.data, "--config", b.config, "--backend", "sim", "--listen", "127.0.0.1:0"},
+	p, m, err := proc.Start("berthd", b.bin, append([]string{"serve", "--data", b.data, "--config", b.config, "--backend", "sim", "--listen", "127.0.0.1:0"}, b.extra...),
 		filepath.Join(b.data, "berthd.log"), proc.APILine, 60*time.Second)
 	b.p = p
 	if err != nil {

@@ -33,6 +33,7 @@ func newRPC(url string, dials *atomic.Int64) *rpc {
 		MaxConnsPerHost:     1,
 		IdleConnTimeout:     time.Minute,
 		DisableCompression:  true,
+		TLSClientConfig:     benchTLS, // nil for plain HTTP; HTTP/1.1 either way
 	}
 	return &rpc{url: url, hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}, dials: dials}
 }

@@ -38,6 +38,7 @@ type options struct {
 	seed      string
 	apiSample int
 	profile   string
+	tls       bool
 }
 
 // Targets of the issue, on 2 cores.
@@ -73,6 +74,7 @@ func main() {
 	flag.StringVar(&o.seed, "seed", "direct", "how VMs are created: direct (-api-sample VMs through hosting.vm.create_from, the rest cloned into the store) or api (all through hosting.vm.create_from: 10,000 take over 10 minutes)")
 	flag.IntVar(&o.apiSample, "api-sample", 200, "-seed direct: VMs created through the API, the templates of the clones")
 	flag.StringVar(&o.profile, "profile", "", "run berthd inside this process and write a CPU profile of each call to FILE.CALL, and heap, mutex and block profiles to FILE.heap, .mutex, .block; no baseline, no targets")
+	flag.BoolVar(&o.tls, "tls", true, "also measure vm.info over HTTPS beside plain HTTP (berthd restarted between phases)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o, os.Stdout)
@@ -212,6 +214,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	if err := measureREST(ctx, o, b, key, dir, out); err != nil { // rest.go
 		return err
+	}
+	if o.tls {
+		if err := measureTLS(ctx, o, b, works, dir, out); err != nil {
+			return err
+		}
 	}
 	if o.idle > 0 {
 		fmt.Fprintf(out, "berthd idle, %d VMs stored: %.2f cores over %s (background work: reconciliation, operations queue, billing)\n",

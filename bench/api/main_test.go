@@ -306,15 +306,17 @@ func TestRun(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
 	o := options{vms: 130, clients: 4, duration: 300 * time.Millisecond, warmup: 50 * time.Millisecond, rounds: 2,
-		data: filepath.Join(dir, "data"), seed: "direct", apiSample: 6}
+		data: filepath.Join(dir, "data"), seed: "direct", apiSample: 6, tls: true}
 	if err := run(context.Background(), o, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	t.Log(out.String())
+	o.tls = false
 	for _, want := range []string{
 		"VMs stored: 130 (6 through hosting.vm.create_from", "124 cloned into the store",
 		"hosting.vm.info    berthd", "hosting.vm.info  baseline", "hosting.vm.list    berthd", "hosting.vm.list  baseline",
 		"berthd peak RSS (VmHWM)", "vm.info >= 5000 req/s", "GET /v1/vms/{id}: berthd", "berthd/baseline throughput",
+		"ratio HTTPS/HTTP", "TLS costs < 20 % of vm.info req/s",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)

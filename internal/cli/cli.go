@@ -71,6 +71,7 @@ func execProcess(argv []string) error {
 type app struct {
 	env
 	flagURL, flagKey string
+	flagCA           string
 	asJSON           bool
 	cl               *client.Client
 	dcs              []client.Object // datacenter list, cached for the run
@@ -110,6 +111,7 @@ file, --url and --api-key override both. Add --json to any command for machine-r
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.flagURL, "url", "", "API endpoint, e.g. http://127.0.0.1:8080/xmlrpc/ (overrides BERTH_URL and the config file)")
 	pf.StringVar(&a.flagKey, "api-key", "", "API key (overrides BERTH_API_KEY and the config file)")
+	pf.StringVar(&a.flagCA, "ca", "", "CA certificate (PEM) to trust for an https endpoint (overrides BERTH_CA and the config file)")
 	pf.BoolVar(&a.asJSON, "json", false, "print the API's structs as JSON (dates in RFC 3339)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	root.AddCommand(a.setupCmd(), a.vmCmd(), a.diskCmd(), a.ifaceCmd(), a.ipCmd(), a.vlanCmd(),

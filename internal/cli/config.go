@@ -22,6 +22,7 @@ import (
 type fileConfig struct {
 	URL    string `json:"url"`
 	APIKey string `json:"api_key"`
+	CA     string `json:"ca,omitempty"` // CA certificate file trusted for an https URL
 }
 
 // defaultURL is what setup proposes.
@@ -111,6 +112,41 @@ func (a *app) endpoint() (string, string, error) {
 	return u, k, nil
 }
 
+// caFile resolves the CA file: --ca, then BERTH_CA, then the config file. A relative path
+// is made absolute, so that setup saves a path that works from anywhere.
+func (a *app) caFile() (string, error) {
+	c, _, err := a.loadConfig()
+	if err != nil {
+		return "", err
+	}
+	ca := c.CA
+	if v := a.getenv("BERTH_CA"); v != "" {
+		ca = v
+	}
+	if a.flagCA != "" {
+		ca = a.flagCA
+	}
+	if ca == "" {
+		return "", nil
+	}
+	return filepath.Abs(ca)
+}
+
+// newClient is a client of u with key k, trusting the CA file when there is one.
+func (a *app) newClient(u, k string) (*client.Client, error) {
+	cl := client.New(u, k)
+	ca, err := a.caFile()
+	if err != nil {
+		return nil, err
+	}
+	if ca != "" {
+		if err := cl.UseCA(ca); err != nil {
+			return nil, err
+		}
+	}
+	return cl, nil
+}
+
 // client returns the API client of this run.
 func (a *app) client() (*client.Client, error) {
 	if a.cl != nil {
@@ -127,8 +163,8 @@ func (a *app) client() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.cl = client.New(u, k)
-	return a.cl, nil
+	a.cl, err = a.newClient(u, k)
+	return a.cl, err
 }
 
 // normalizeURL checks an endpoint URL and adds the /xmlrpc/ path when it has none.
@@ -155,8 +191,11 @@ func (a *app) setupCmd() *cobra.Command {
 		Long: `setup writes the endpoint URL and the API key to $XDG_CONFIG_HOME/berth/config.json
 (~/.config/berth/config.json when XDG_CONFIG_HOME is unset), mode 0600, after checking them with
 a call to hosting.account.info. Values come from --url and --api-key, else BERTH_URL and
-BERTH_API_KEY, else the current config; on a terminal, missing values are asked for.`,
+BERTH_API_KEY, else the current config; on a terminal, missing values are asked for.
+For an https endpoint whose certificate comes from a local CA (berthd admin tls init), give
+--ca CA.pem (or BERTH_CA): its path is saved too.`,
 		Example: `  berth setup --url http://127.0.0.1:8080/xmlrpc/ --api-key 0123456789abcdefghijklmn
+  berth setup --url https://api.example.net:8443/ --ca /etc/berth/tls/ca.pem --api-key 0123456789abcdefghijklmn
   berth setup          # asks for the URL and the key`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -194,15 +233,21 @@ BERTH_API_KEY, else the current config; on a terminal, missing values are asked 
 			if k == "" {
 				return usagef("an API key is required")
 			}
+			ca, err := a.caFile()
+			if err != nil {
+				return err
+			}
 			if !noCheck {
-				a.cl = client.New(u, k)
+				if a.cl, err = a.newClient(u, k); err != nil {
+					return err
+				}
 				acc, err := a.cl.Info(ctx, "hosting.account.info")
 				if err != nil {
 					return fmt.Errorf("check %s: %w", u, err)
 				}
 				fmt.Fprintf(a.stderr, "connected to %s as %s (%d credits)\n", u, acc.Str("handle"), acc.Int("credits"))
 			}
-			if err := saveConfig(path, fileConfig{URL: u, APIKey: k}); err != nil {
+			if err := saveConfig(path, fileConfig{URL: u, APIKey: k, CA: ca}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stderr, "saved %s\n", path)

@@ -81,8 +81,10 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	var demo bool
 	var role string
+	var tlsOpt TLSOptions
 	cmd := &cobra.Command{Use: "serve", Short: "Run the API (and, all-in-one, the operations and VMs of this host)"}
 	load := configFlags(cmd)
+	tlsFlags(cmd, &tlsOpt, true)
 	cmd.Flags().BoolVar(&demo, "demo", false, "create a demo account (once) and print its API key")
 	cmd.Flags().StringVar(&role, "role", "all", "all (API + this host's VMs) or api (API only, with --db and agents)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -90,7 +92,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		opt := Options{Role: RoleAll}
+		opt := Options{Role: RoleAll, TLS: tlsOpt}
 		switch role {
 		case "all":
 		case "api":
@@ -110,15 +112,16 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			d.Stop(context.Background())
 			return err
 		}
-		log.Info("berthd serving", "addr", addr, "backend", cfg.Backend, "data", cfg.DataDir)
-		fmt.Fprintf(stdout, "berthd: API at http://%s/xmlrpc/ (backend %s, data %s)\n", addr, cfg.Backend, cfg.DataDir)
+		go reloadOnHUP(ctx, d, log)
+		log.Info("berthd serving", "addr", addr, "scheme", d.Scheme(), "backend", cfg.Backend, "data", cfg.DataDir)
+		fmt.Fprintf(stdout, "berthd: API at %s://%s/xmlrpc/ (backend %s, data %s)\n", d.Scheme(), addr, cfg.Backend, cfg.DataDir)
 		if demo {
 			key, err := demoAccount(ctx, d.Service(), cfg.DataDir)
 			if err != nil {
 				log.Error("demo account", "err", err)
 			} else {
 				fmt.Fprintf(stdout, "berthd: demo account \"demo\", API key %s\n", key)
-				fmt.Fprintf(stdout, "berthd: try: API_HOST=http://%s/xmlrpc/ API_KEY=%s gandi vm list\n", addr, key)
+				fmt.Fprintf(stdout, "berthd: try: API_HOST=%s://%s/xmlrpc/ API_KEY=%s gandi vm list\n", d.Scheme(), addr, key)
 				if err := demoVM(ctx, d, cfg, key, addr, stdout); err != nil {
 					log.Error("demo vm", "err", err)
 					fmt.Fprintf(stdout, "berthd: no demo vm: %v\n", err)
@@ -135,8 +138,10 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 
 func agentCmd(stdout io.Writer) *cobra.Command {
 	var host, dc, vtep, underlay, internal string
+	var tlsOpt TLSOptions
 	cmd := &cobra.Command{Use: "agent", Short: "Run a hypervisor host: its own operations queue and its VMs (scale-out, with --db)"}
 	load := configFlags(cmd)
+	tlsFlags(cmd, &tlsOpt, false)
 	cmd.Flags().StringVar(&host, "host", "", "name of this host (required)")
 	cmd.Flags().StringVar(&dc, "datacenter", "", "datacenter code or id this host serves (required)")
 	cmd.Flags().StringVar(&vtep, "vtep-addr", "", "underlay IPv4 address of this host's VXLAN tunnels (joins the datacenter's networks across hosts)")
@@ -161,7 +166,7 @@ func agentCmd(stdout io.Writer) *cobra.Command {
 		log := newLogger(cfg.LogLevel, os.Stderr).With("host", host)
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		d, err := New(ctx, cfg, log, Options{Role: RoleAgent, Host: host, Datacenter: dc})
+		d, err := New(ctx, cfg, log, Options{Role: RoleAgent, Host: host, Datacenter: dc, TLS: tlsOpt})
 		if err != nil {
 			return err
 		}
@@ -198,7 +203,9 @@ func demoAccount(ctx context.Context, svc *service.Service, dir string) (string,
 func adminCmd(stdout io.Writer) *cobra.Command {
 	admin := &cobra.Command{Use: "admin", Short: "Administer accounts and images (on the data directory)"}
 	account := &cobra.Command{Use: "account", Short: "Create accounts and add credits"}
-	admin.AddCommand(account, imageCmd(stdout), clusterCmd(stdout), hostCmd(stdout))
+	hosts := hostCmd(stdout)
+	hosts.AddCommand(hostCertCmd(stdout))
+	admin.AddCommand(account, imageCmd(stdout), clusterCmd(stdout), hosts, tlsCmd(stdout), caCmd(stdout))
 
 	var handle, fullname string
 	var credits, cents int64

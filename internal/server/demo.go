@@ -96,6 +96,6 @@ func demoVM(ctx context.Context, d *Daemon, cfg config.Config, key, addr string,
 	} else {
 		fmt.Fprintf(w, "berthd: ssh: ip netns exec %s ssh -i %s root@%s\n", ns, keyFile, ip)
 	}
-	fmt.Fprintf(w, "berthd: console: BERTH_URL=http://%s/xmlrpc/ BERTH_API_KEY=%s bin/berth vm console demo (detach with Ctrl-])\n", addr, key)
+	fmt.Fprintf(w, "berthd: console: BERTH_URL=%s://%s/xmlrpc/ BERTH_API_KEY=%s bin/berth vm console demo (detach with Ctrl-])\n", d.Scheme(), addr, key)
 	return nil
 }

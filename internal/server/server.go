@@ -20,6 +20,7 @@ import (
 	"github.com/berth-io/berth/internal/gandi"
 	"github.com/berth-io/berth/internal/hosttoken"
 	"github.com/berth-io/berth/internal/ops"
+	"github.com/berth-io/berth/internal/pki"
 	"github.com/berth-io/berth/internal/service"
 	"github.com/berth-io/berth/internal/store"
 	"github.com/berth-io/berth/internal/store/sqlstore"
@@ -45,6 +46,8 @@ type Options struct {
 	// Datacenter is the dc_code (or id) a RoleAgent host serves; the all-in-one host serves
 	// every datacenter.
 	Datacenter string
+	// TLS is the API's HTTPS certificate and the cluster's mutual-TLS files.
+	TLS TLSOptions
 	// WrapInternal wraps an agent's internal listener (e.g. tls.NewListener with the
 	// cluster's CA); DialInternal is how API servers reach it (e.g. a tls.Dialer). Nil:
 	// plain TCP, requests authorised by host tokens only.
@@ -75,7 +78,8 @@ type Daemon struct {
 	cancel      context.CancelFunc
 	done        chan struct{}
 
-	metrics *metrics // /metrics (metrics.go)
+	metrics *metrics      // /metrics (metrics.go)
+	certs   *pki.Reloader // the API's certificate; nil for plain HTTP
 }
 
 // openStore opens the store of a configuration.
@@ -99,6 +103,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	}
 	if (opt.Role == RoleAPI || opt.Role == RoleAgent) && cfg.DB == "" {
 		return nil, errors.New("the api and agent roles share a PostgreSQL database: give --db postgres://…")
+	}
+	if opt.Role == RoleAll || opt.Role == RoleAPI {
+		if err := opt.TLS.check(cfg.Listen); err != nil {
+			return nil, err
+		}
+	} else if err := opt.TLS.Cluster.Check(); err != nil {
+		return nil, err
 	}
 	d = &Daemon{cfg: cfg, opt: opt, log: log, done: make(chan struct{})}
 	if d.st, err = openStore(ctx, cfg); err != nil {
@@ -199,7 +210,8 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET /api/console/{id}", d.consoleHandler)
 	d.mountREST(mux)
 	d.registerWeb(mux)
-	return mux
+	proxies, _ := d.opt.TLS.proxies() // checked in New
+	return withClient(mux, proxies)
 }
 
 // Start registers the host, starts the engine, the loops and the HTTP server (not for an
@@ -247,15 +259,24 @@ func (d *Daemon) Start(ctx context.Context) (string, error) {
 		_, err := d.svc.CreditsTick(ctx)
 		return err
 	})
+	tcfg, certs, err := d.opt.TLS.apiTLS()
+	if err != nil {
+		return "", err
+	}
+	d.certs = certs
 	ln, err := net.Listen("tcp", d.cfg.Listen)
 	if err != nil {
 		return "", fmt.Errorf("listen: %w", err)
 	}
-	d.http = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	d.http = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, TLSConfig: tcfg}
 	d.startEvents(ctx)
 	go func() {
 		defer close(d.done)
-		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := d.http.Serve
+		if tcfg != nil {
+			serve = func(ln net.Listener) error { return d.http.ServeTLS(ln, "", "") } // HTTP/2 offered
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("http", "err", err)
 		}
 	}()

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/berth-io/berth/api"
@@ -41,6 +42,9 @@ type Service struct {
 	log  *slog.Logger
 
 	events *EventHub
+
+	thrOnce sync.Once
+	thr     *throttle // failed authentications per client address
 }
 
 // Config holds the service's settings.
@@ -53,9 +57,10 @@ type Config struct {
 	MaxCores         int64   // cores a VM can grow to without a reboot
 	MaxDisksPerVM    int
 	MaxIfacesPerVM   int
-	CreditPriceCents int64         // price of one credit in the prepaid currency, in cents
-	OpenAPIAccess    bool          // every account may use the APIs, not only those granted access
-	TrialWarning     time.Duration // how long before a trial ends its account is warned
+	CreditPriceCents int64          // price of one credit in the prepaid currency, in cents
+	OpenAPIAccess    bool           // every account may use the APIs, not only those granted access
+	TrialWarning     time.Duration  // how long before a trial ends its account is warned
+	Throttle         ThrottleConfig // failed authentications per client address
 }
 
 // New builds the service.
@@ -143,9 +148,8 @@ func (s *Service) Auth(ctx context.Context, key string) (*Caller, error) {
 	return c, nil
 }
 
-// AuthKey checks an API key without the API-access rule: the web console lets any
-// account in, and shows it whether it has API access.
-func (s *Service) AuthKey(ctx context.Context, key string) (*Caller, error) {
+// checkKey checks an API key without the API-access rule (AuthKey adds the throttle).
+func (s *Service) checkKey(ctx context.Context, key string) (*Caller, error) {
 	if !keyRE.MatchString(key) {
 		obj := api.ObjUnknown
 		if key == "" {

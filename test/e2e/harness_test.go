@@ -53,10 +53,11 @@ type Berthd struct {
 	t       *testing.T
 	Data    string
 	Backend string
-	Args    []string // extra serve flags
-	DB      string   // postgres:// URL, "" for SQLite in Data
-	agent   []string // for an agent: its host and datacenter
-	URL     string   // http://host:port/xmlrpc/
+	Args    []string     // extra serve flags
+	DB      string       // postgres:// URL, "" for SQLite in Data
+	agent   []string     // for an agent: its host and datacenter
+	URL     string       // http://host:port/xmlrpc/ (https:// with --tls-cert)
+	HTTP    *http.Client // the client of Call; nil for http.DefaultClient
 	Addr    string
 	cmd     *exec.Cmd
 	stderr  *lockedWriter
@@ -69,7 +70,7 @@ func NewBerthd(t *testing.T, backend string, args ...string) *Berthd {
 }
 
 var (
-	apiLine   = regexp.MustCompile(`API at (http://(\S+)/xmlrpc/)`)
+	apiLine   = regexp.MustCompile(`API at (https?://(\S+)/xmlrpc/)`)
 	agentLine = regexp.MustCompile(`berthd: agent \S+ serving`)
 )
 
@@ -215,7 +216,11 @@ func (b *Berthd) Call(method string, params ...any) (any, error) {
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "POST", b.URL, &body)
 	req.Header.Set("Content-Type", "text/xml")
-	resp, err := http.DefaultClient.Do(req)
+	hc := b.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}

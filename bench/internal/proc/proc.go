@@ -18,7 +18,7 @@ import (
 
 // Lines berthd prints when it serves.
 var (
-	APILine   = regexp.MustCompile(`API at (http://\S+/xmlrpc/)`)
+	APILine   = regexp.MustCompile(`API at (https?://\S+/xmlrpc/)`)
 	AgentLine = regexp.MustCompile(`berthd: agent \S+ serving`)
 )
 
