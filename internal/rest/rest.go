@@ -317,6 +317,7 @@ var statusOf = map[api.Code]struct {
 	api.Invalid:     {http.StatusUnprocessableEntity, "invalid_input"},
 	api.BadKey:      {http.StatusUnauthorized, "unauthorized"},
 	api.NoRight:     {http.StatusUnauthorized, "unauthorized"},
+	api.NoAccess:    {http.StatusForbidden, "no_api_access"},
 	api.Conflict:    {http.StatusConflict, "conflict"},
 	api.Attached:    {http.StatusConflict, "attached"},
 	api.NoCredit:    {http.StatusPaymentRequired, "no_credit"},

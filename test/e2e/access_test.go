@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +53,17 @@ func TestAccessProgramme(t *testing.T) {
 	u := newCLIUser(t)
 	u.env = append(u.env, "BERTH_URL="+b.URL, "BERTH_API_KEY="+key)
 	u.expect(1, "ask your provider's support", "vm", "list")
+	req, _ := http.NewRequest("GET", strings.TrimSuffix(b.URL, "/xmlrpc/")+"/v1/vms", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "510151") {
+		t.Errorf("REST with a key without API access: %d %s, want 403 with fault_code 510151", resp.StatusCode, body)
+	}
 	if out := b.Admin("account", "api", "enable", "beta"); !strings.Contains(out, "API access enabled") {
 		t.Errorf("api enable: %q", out)
 	}

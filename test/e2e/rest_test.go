@@ -164,6 +164,7 @@ func (c *restClient) wait(ids ...int64) {
 // against the OpenAPI document, compares error codes with XML-RPC's, checks idempotency keys
 // (a SIGKILL between commit and answer included) and /metrics.
 func TestREST(t *testing.T) {
+	t.Parallel()
 	b := NewBerthd(t, "sim")
 	b.Start()
 	key := b.Account("resty", 100000)
