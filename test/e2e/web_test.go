@@ -180,7 +180,9 @@ func TestWebConsole(t *testing.T) {
 	})
 
 	p.step("disk", func() {
-		p.do(chromedp.SetValue(chromedp.CSS(`form[hx-post$="/disks"] input[name=disk_name]`), "data1"), chromedp.Click(chromedp.ID("add-disk")))
+		// Typed like a person: key events, so the form's own state and validation see it.
+		p.do(chromedp.Click(chromedp.ID("new-disk-name")), chromedp.SendKeys(chromedp.ID("new-disk-name"), "data1"),
+			chromedp.Click(chromedp.ID("add-disk")))
 		p.until(2*opTimeout, "disk data1 attached", `!!document.querySelector('tr[data-name="data1"]')`)
 		p.do(chromedp.Click(chromedp.CSS(`tr[data-name="data1"] button.danger-soft`)))
 		p.until(opTimeout, "disk data1 detached", `!document.querySelector('tr[data-name="data1"]')`)

@@ -9,7 +9,7 @@ import (
 	"github.com/berth-io/berth/internal/store"
 )
 
-// The access programme's tables (migration 00017).
+// The access programme's tables (migration 00008).
 
 var apiKeyCols = []string{"account_id", "name", "key_hash", "prefix", "created_at", "revoked_at"}
 
