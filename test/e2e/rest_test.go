@@ -163,8 +163,7 @@ func (c *restClient) wait(ids ...int64) {
 // TestREST drives every /v1 resource on one berthd (sim backend), validating every response
 // against the OpenAPI document, compares error codes with XML-RPC's, checks idempotency keys
 // (a SIGKILL between commit and answer included) and /metrics.
-func TestREST(t *testing.T) {
-	t.Parallel()
+func TestREST(t *testing.T) { // not parallel: its idempotency subtest sets berthd's environment (t.Setenv)
 	b := NewBerthd(t, "sim")
 	b.Start()
 	key := b.Account("resty", 100000)

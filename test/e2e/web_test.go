@@ -183,9 +183,24 @@ func TestWebConsole(t *testing.T) {
 		p.do(chromedp.Navigate(fmt.Sprintf("%s/vms/%d/console", p.base, vmID)))
 		p.until(30*time.Second, "the console connects", text("#console-status")+` === "connected"`)
 		p.until(10*time.Second, "recent console output first", `window.berthTerm.buffer.active.length > 1`)
-		// Typed through xterm.js's input path (onData → WebSocket → serial port).
-		p.eval(`(() => { window.berthTerm.input("echo web-$((6*7)); grep MemTotal /proc/meminfo\r"); return ""; })()`)
-		p.until(cmdTimeout, "the command's output in the terminal", termText+`.includes("web-42")`)
+		// The VM is running once QEMU runs; its guest may still be booting: wait for it.
+		p.until(bootTimeout, "the guest has booted", termText+`.includes("BERTH-BOOTED")`)
+		// Typed through xterm.js's input path (onData → WebSocket → serial port), again
+		// every few seconds until it answers (a shell may not read the first line yet).
+		deadline := time.Now().Add(cmdTimeout)
+		for {
+			p.eval(`(() => { window.berthTerm.input("echo web-$((6*7)); grep MemTotal /proc/meminfo\r"); return ""; })()`)
+			ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+			ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](termText+`.includes("web-42")`))
+			cancel()
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the command's output is not in the terminal after %s:\n%s", cmdTimeout, p.eval(termText))
+			}
+			time.Sleep(3 * time.Second) // the retry interval
+		}
 		var kb int64
 		p.until(guestTimeout, "the guest sees the added memory", `/MemTotal:\s+[0-9]+ kB/.test(`+termText+`)`)
 		m := regexp.MustCompile(`MemTotal:\s+([0-9]+) kB`).FindAllStringSubmatch(p.eval(termText), -1)
