@@ -18,7 +18,6 @@ import (
 // agent killed with SIGKILL while its VM's operation is queued finishes it when it is back,
 // its VM still running.
 func TestClusterQEMU(t *testing.T) {
-	t.Parallel()
 	images := needVMs(t)
 	db := storetest.PostgresURL(t)
 	timing := []string{"--heartbeat", "300ms", "--host-timeout", "2s"}

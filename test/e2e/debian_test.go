@@ -12,7 +12,6 @@ import (
 // TestCLIQEMU is the berth CLI flow against real VMs: create, update memory, attach a
 // disk, the serial console, delete.
 func TestCLIQEMU(t *testing.T) {
-	t.Parallel()
 	e := newQEnv(t)
 	cliFlow(t, e.b, true)
 }
@@ -21,7 +20,6 @@ func TestCLIQEMU(t *testing.T) {
 // hostname, user and SSH key from Berth's seed, and that Berth drives its stock
 // qemu-guest-agent (hostname, password, a frozen snapshot).
 func TestDebianCloudInit(t *testing.T) {
-	t.Parallel()
 	e := newQEnv(t)
 	images := needVMs(t)
 	if _, err := os.Stat(filepath.Join(images, "debian12", "manifest.json")); err != nil {
@@ -98,7 +96,6 @@ func TestDebianCloudInit(t *testing.T) {
 // TestImageImport registers a qcow2 a user brings with `berthd admin image import` while
 // berthd runs, and boots a VM from it.
 func TestImageImport(t *testing.T) {
-	t.Parallel()
 	e := newQEnv(t)
 	m, err := image.Load(filepath.Join(needVMs(t), "tiny", "manifest.json"))
 	if err != nil {

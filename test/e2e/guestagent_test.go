@@ -19,7 +19,6 @@ import (
 // while the VM keeps running; with the agent not answering (SIGSTOP), the snapshot is
 // made all the same and says it is crash-consistent.
 func TestGuestAgent(t *testing.T) {
-	t.Parallel()
 	e := newQEnv(t)
 	for _, bin := range []string{"e2fsck", "debugfs"} {
 		if _, err := exec.LookPath(bin); err != nil {

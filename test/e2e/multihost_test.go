@@ -258,7 +258,6 @@ func (g *mvm) waitPings(t *testing.T, addr string) {
 // account's VLAN (same subnet) reach neither; every host's gateway answers its own guests
 // with the same MAC.
 func TestMultihostNetwork(t *testing.T) {
-	t.Parallel()
 	begin := time.Now()
 	m := newMHost(t)
 	defer func() { t.Logf("TestMultihostNetwork took %s", time.Since(begin).Round(time.Millisecond)) }()

@@ -24,7 +24,6 @@ import (
 // hot-attached to the running VM, the IP and tap of a deleted iface, and a namespace
 // with only br-public once the VM is deleted.
 func TestNetPublic(t *testing.T) {
-	t.Parallel()
 	begin := time.Now()
 	e := newQEnv(t)
 	vm := e.createVMs(map[string]any{"hostname": "net1", "run": "echo ran > /root/ran"})[0]
@@ -229,7 +228,6 @@ func TestNetPublic(t *testing.T) {
 // gateway). Deleting the VMs leaves the VLAN bridges alone; deleting the VLANs leaves
 // only br-public.
 func TestNetVLAN(t *testing.T) {
-	t.Parallel()
 	begin := time.Now()
 	e := newQEnv(t)
 	defer func() { t.Logf("TestNetVLAN took %s", time.Since(begin).Round(time.Millisecond)) }()
@@ -310,7 +308,6 @@ func TestNetVLAN(t *testing.T) {
 // TestNetRestart kills berthd with SIGKILL while a VM runs and restarts it: the VM's
 // addresses answer before, while berthd is down, and after, over the same tap.
 func TestNetRestart(t *testing.T) {
-	t.Parallel()
 	begin := time.Now()
 	e := newQEnv(t)
 	vm := e.createVMs(map[string]any{"hostname": "netkeep"})[0]

@@ -19,7 +19,6 @@ import (
 // shows up and goes away at detach; a disk grown online shows its new size; a cmdline
 // change shows after vm.reboot; vm.delete leaves no process, boot disk file or tap.
 func TestQEMUGuest(t *testing.T) {
-	t.Parallel()
 	begin := time.Now()
 	e := newQEnv(t)
 	vm := e.createVMs(map[string]any{"hostname": "guest1"})[0]
@@ -198,7 +197,6 @@ func TestQEMUGuest(t *testing.T) {
 // halted, its disk moves to B, B mounts it and reads the file, the disk goes back to A at
 // position 0 and A boots from it with the file there.
 func TestQEMURescue(t *testing.T) {
-	t.Parallel()
 	begin := time.Now()
 	e := newQEnv(t)
 	vms := e.createVMs(map[string]any{"hostname": "rescuea"}, map[string]any{"hostname": "rescueb"})
@@ -263,7 +261,6 @@ func TestQEMURescue(t *testing.T) {
 // data directory and namespaces: the VMs run on in the same QEMU processes, their guests
 // answer, and the new berthd stops and updates them.
 func TestQEMURestart(t *testing.T) {
-	t.Parallel()
 	begin := time.Now()
 	e := newQEnv(t)
 	vms := e.createVMs(map[string]any{"hostname": "keep1"}, map[string]any{"hostname": "keep2"}, map[string]any{"hostname": "keep3"})

@@ -142,7 +142,6 @@ const termText = `(() => { const b = window.berthTerm.buffer.active; const out =
 	return out.join("\n"); })()`
 
 func TestWebConsole(t *testing.T) {
-	t.Parallel()
 	ctx := browser(t)
 	e := newQEnv(t)
 	p := &page{t: t, ctx: ctx, base: strings.TrimSuffix(e.b.URL, "/xmlrpc/")}
