@@ -24,11 +24,7 @@ func (s *Server) vmDiskRoutes() []route {
 // diskCreate creates a data disk in the VM's datacenter and attaches it (the attach waits
 // for the create: operations on one disk run in order).
 func (s *Server) diskCreate(w http.ResponseWriter, r *http.Request, c *service.Caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	vm, err := s.svc.VMInfo(r.Context(), c, id)
+	id, dc, err := s.vmDatacenter(r, c)
 	if err != nil {
 		return err
 	}
@@ -37,7 +33,7 @@ func (s *Server) diskCreate(w http.ResponseWriter, r *http.Request, c *service.C
 		return err
 	}
 	name := strings.TrimSpace(r.FormValue("disk_name"))
-	op, err := s.svc.DiskCreate(r.Context(), c, service.DiskSpec{DatacenterID: vm.VM.DatacenterID, Name: name, Size: gb * 1024})
+	op, err := s.svc.DiskCreate(r.Context(), c, service.DiskSpec{DatacenterID: dc, Name: name, Size: gb * 1024})
 	if err != nil {
 		return err
 	}
@@ -49,11 +45,7 @@ func (s *Server) diskCreate(w http.ResponseWriter, r *http.Request, c *service.C
 }
 
 func (s *Server) diskAttach(w http.ResponseWriter, r *http.Request, c *service.Caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	disk, err := formInt(r, "disk_id")
+	id, disk, err := vmAnd(r, func() (int64, error) { return formInt(r, "disk_id") })
 	if err != nil {
 		return err
 	}
@@ -62,11 +54,7 @@ func (s *Server) diskAttach(w http.ResponseWriter, r *http.Request, c *service.C
 }
 
 func (s *Server) diskDetach(w http.ResponseWriter, r *http.Request, c *service.Caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	disk, err := pathID(r, "disk")
+	id, disk, err := vmAnd(r, func() (int64, error) { return pathID(r, "disk") })
 	if err != nil {
 		return err
 	}
@@ -112,4 +100,27 @@ func (s *Server) diskRollback(w http.ResponseWriter, r *http.Request, c *service
 	}
 	op, err := s.svc.DiskRollback(r.Context(), c, snap)
 	return s.opQueued(w, op, err)
+}
+
+// vmAnd reads the VM id of the path and a second id (a disk's or an iface's).
+func vmAnd(r *http.Request, second func() (int64, error)) (int64, int64, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return 0, 0, err
+	}
+	other, err := second()
+	return id, other, err
+}
+
+// vmDatacenter reads the VM id of the path and returns it with the VM's datacenter.
+func (s *Server) vmDatacenter(r *http.Request, c *service.Caller) (int64, int64, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return 0, 0, err
+	}
+	vm, err := s.svc.VMInfo(r.Context(), c, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	return id, vm.VM.DatacenterID, nil
 }

@@ -20,11 +20,7 @@ func (s *Server) vmNetRoutes() []route {
 }
 
 func (s *Server) ifaceCreate(w http.ResponseWriter, r *http.Request, c *service.Caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	vm, err := s.svc.VMInfo(r.Context(), c, id)
+	id, dc, err := s.vmDatacenter(r, c)
 	if err != nil {
 		return err
 	}
@@ -32,7 +28,7 @@ func (s *Server) ifaceCreate(w http.ResponseWriter, r *http.Request, c *service.
 	if r.FormValue("ip_version") == "6" {
 		ver = 6
 	}
-	op, err := s.svc.IfaceCreate(r.Context(), c, service.IfaceSpec{DatacenterID: vm.VM.DatacenterID, IPVersion: ver})
+	op, err := s.svc.IfaceCreate(r.Context(), c, service.IfaceSpec{DatacenterID: dc, IPVersion: ver})
 	if err != nil {
 		return err
 	}
@@ -44,11 +40,7 @@ func (s *Server) ifaceCreate(w http.ResponseWriter, r *http.Request, c *service.
 }
 
 func (s *Server) ifaceAttach(w http.ResponseWriter, r *http.Request, c *service.Caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	f, err := formInt(r, "iface_id")
+	id, f, err := vmAnd(r, func() (int64, error) { return formInt(r, "iface_id") })
 	if err != nil {
 		return err
 	}
@@ -57,11 +49,7 @@ func (s *Server) ifaceAttach(w http.ResponseWriter, r *http.Request, c *service.
 }
 
 func (s *Server) ifaceDetach(w http.ResponseWriter, r *http.Request, c *service.Caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	f, err := pathID(r, "iface")
+	id, f, err := vmAnd(r, func() (int64, error) { return pathID(r, "iface") })
 	if err != nil {
 		return err
 	}
