@@ -110,7 +110,11 @@ func (u *cliUser) run(stdin string, args ...string) cliRun {
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	begin := time.Now()
 	err := cmd.Run()
+	if d := time.Since(begin); d > 5*time.Second {
+		u.t.Logf("berth %s took %s", strings.Join(args, " "), d.Round(100*time.Millisecond))
+	}
 	r := cliRun{args: args, stdout: out.String(), stderr: errb.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()

@@ -77,7 +77,19 @@ func TestGuestAgent(t *testing.T) {
 			t.Fatalf("snapshot: f%d (written before the snapshot) holds %q (present %v); %d files before, %d in it", i, got, ok, before, len(files))
 		}
 	}
+	// The file the shell had opened (created, truncated) but not yet written when the
+	// freeze came is empty in the snapshot: a state the filesystem really was in. Only that
+	// one, the newest, may be empty; any other short content is a torn write.
+	last := -1
+	for name := range files {
+		if i, err := strconv.Atoi(strings.TrimPrefix(name, "f")); err == nil && i > last {
+			last = i
+		}
+	}
 	for name, content := range files {
+		if content == "" && name == "f"+strconv.Itoa(last) {
+			continue
+		}
 		if content != "file "+strings.TrimPrefix(name, "f")+"\n" {
 			t.Fatalf("snapshot: %s holds %q: a torn write", name, content)
 		}

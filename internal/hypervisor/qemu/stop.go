@@ -31,6 +31,9 @@ func (d *Driver) Stop(ctx context.Context, id int64) error {
 	return nil
 }
 
+// powerdownRepeat is how often powerdown presses the power button again while it waits.
+const powerdownRepeat = 3 * time.Second
+
 // powerdown asks the guest to power off and waits for it (or for the process to end)
 // within StopTimeout and ctx. It reports whether the guest did.
 func (d *Driver) powerdown(ctx context.Context, v *vm) bool {
@@ -51,8 +54,17 @@ func (d *Driver) powerdown(ctx context.Context, v *vm) bool {
 	}
 	t := time.NewTimer(d.cfg.StopTimeout)
 	defer t.Stop()
+	// A press the guest gets before it listens (acpid or logind not yet started, early
+	// in boot) is lost, so the button is pressed again until the guest answers, as
+	// OpenStack Nova does; a guest already shutting down ignores the repeats.
+	again := time.NewTicker(powerdownRepeat)
+	defer again.Stop()
 	for {
 		select {
+		case <-again.C:
+			if err := c.SystemPowerdown(ctx); err != nil {
+				d.log.Debug("system_powerdown again failed", "vm", v.id, "err", err)
+			}
 		case ev, ok := <-events:
 			if !ok {
 				// The connection ended: QEMU exited (or is exiting).
