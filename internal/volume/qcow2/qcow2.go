@@ -596,6 +596,12 @@ func (d *Driver) Import(ctx context.Context, id int64, path string) (int64, erro
 	if err != nil {
 		return 0, fmt.Errorf("import %s: %w", path, err)
 	}
+	if shareable(abs, inf, sizeMB) && d.link(id, abs) == nil {
+		d.mu.Lock()
+		d.images[id] = true
+		d.mu.Unlock()
+		return sizeMB, nil
+	}
 	err = d.commit(id, func(tmp string) error {
 		if _, err := d.run(ctx, "convert", "-U", "-f", inf.Format, "-O", "qcow2", abs, tmp); err != nil {
 			return err
@@ -617,6 +623,34 @@ func (d *Driver) Import(ctx context.Context, id int64, path string) (int64, erro
 	d.images[id] = true
 	d.mu.Unlock()
 	return sizeMB, nil
+}
+
+// shareable reports whether an image file can become a disk as it is, by a hard link
+// instead of a copy: a qcow2 file of a whole number of MB, with no backing file, that
+// nobody may write (the build's content-addressed images are 0444). An image disk is only
+// ever read (the base of overlays), so the two names never see a change. A copy of the
+// 900 MB Debian image took 4 s at every start of a new data directory.
+func shareable(path string, inf *imgInfo, sizeMB int64) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o222 == 0 &&
+		inf.Format == "qcow2" && inf.BackingFilename == "" && inf.VirtualSize == sizeMB*mib
+}
+
+// link makes image disk id a second name of file path (see shareable), marked first.
+func (d *Driver) link(id int64, path string) error {
+	tmp := d.tmp(id)
+	_ = os.Remove(tmp)
+	if err := writeMarker(d.marker(id)); err != nil {
+		return err
+	}
+	if err := os.Link(path, tmp); err != nil {
+		return err // another filesystem: copied instead
+	}
+	if err := os.Rename(tmp, d.Path(id)); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return syncDir(d.dir)
 }
 
 func writeMarker(p string) error {

@@ -426,6 +426,34 @@ func TestImport(t *testing.T) {
 			wantUsed(t, d, tt.wantMB, 1000)
 		})
 	}
+	// A read-only qcow2 image (the build's) is shared by a hard link; a writable one is copied.
+	t.Run("read-only qcow2 is shared", func(t *testing.T) {
+		for _, mode := range []os.FileMode{0o444, 0o644} {
+			d := newTest(t, 1000)
+			src := qcow(t, 40<<20, false)
+			if err := os.Chmod(src, mode); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Import(ctx, 5, src); err != nil {
+				t.Fatalf("Import: %v", err)
+			}
+			a, errA := os.Stat(src)
+			b, errB := os.Stat(d.Path(5))
+			if errA != nil || errB != nil {
+				t.Fatal(errA, errB)
+			}
+			if shared := os.SameFile(a, b); shared != (mode == 0o444) {
+				t.Errorf("image of mode %v: shared %v", mode, shared)
+			}
+			if a.Mode().Perm() != mode {
+				t.Errorf("the source's mode became %v", a.Mode().Perm())
+			}
+			if !holds(t, d.Path(5), 0x42) {
+				t.Error("imported disk lacks the image's data")
+			}
+			wantUsed(t, d, 40, 1000)
+		}
+	})
 	t.Run("other format", func(t *testing.T) {
 		d := newTest(t, 1000)
 		p := filepath.Join(t.TempDir(), "image.vmdk")
