@@ -68,7 +68,7 @@ lint: tools
 # The tests get a throwaway PostgreSQL (DATABASE_URL) for the store and River suites.
 test-go:
 	@set -e; eval "$$(PGPORT=$$((40000 + RANDOM % 20000)) scripts/start-pg.sh)"; trap scripts/stop-pg.sh EXIT; \
-	go test -race -timeout 45m ./...
+	go test -race -parallel 3 -timeout 45m ./...
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecodeCall -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/xmlrpc/

@@ -36,6 +36,7 @@ func wantFault(t *testing.T, b *Berthd, code int, method string, params ...any) 
 // and revoked, coupons redeemed once, twice and by a second account, and a trial's end
 // stopping the trial's VM.
 func TestAccessProgramme(t *testing.T) {
+	t.Parallel() // see TestMain
 	cfg := filepath.Join(t.TempDir(), "berthd.json")
 	if err := os.WriteFile(cfg, []byte(`{"billing_every": "1s"}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -154,6 +155,7 @@ func TestAccessProgramme(t *testing.T) {
 // TestKeysAcrossAPIServers creates and revokes keys through one API server and checks them
 // at once on another, on PostgreSQL.
 func TestKeysAcrossAPIServers(t *testing.T) {
+	t.Parallel() // see TestMain
 	db := storetest.PostgresURL(t)
 	api1, api2 := NewBerthd(t, "sim", "--role", "api"), NewBerthd(t, "sim", "--role", "api")
 	api1.DB, api2.DB = db, db

@@ -17,6 +17,7 @@ import (
 // an API key (shown once, working over XML-RPC) and revokes it, and sees the banner of an
 // account whose API access was revoked, without reloading.
 func TestAccessWeb(t *testing.T) {
+	t.Parallel() // see TestMain
 	ctx := browser(t)
 	if err := chromedp.Do(ctx); err != nil { // start the browser on the test's own context: a timeout context would close it
 		t.Fatalf("start chromium: %v", err)

@@ -160,6 +160,7 @@ func (u *cliUser) expect(code int, want string, args ...string) cliRun {
 // backend: setup, vm create/list/info/update, disk create/attach/update, oper list, name
 // hints, usage errors, the console refusal of a backend without consoles, vm stop/delete.
 func TestCLISim(t *testing.T) {
+	t.Parallel() // see TestMain
 	b := NewBerthd(t, "sim")
 	b.Start()
 	cliFlow(t, b, false)
@@ -329,6 +330,7 @@ func waitOper(t *testing.T, u *cliUser, id string) map[string]any {
 // TestCLIInterrupt presses Ctrl-C (SIGINT) while berth waits for a slow vm create: berth
 // exits 130 and names the operation, which goes on to DONE.
 func TestCLIInterrupt(t *testing.T) {
+	t.Parallel() // see TestMain
 	b := NewBerthd(t, "sim", "--sim-latency", "3s")
 	b.Start()
 	key := b.Account("CLI2-BERTH", 100000)

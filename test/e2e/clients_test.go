@@ -69,6 +69,7 @@ func tail(s string, n int) string {
 // gandi.cli (allow_none, use_datetime): every method a user touches, with types, values,
 // faults, legacy names and system.multicall (python/gandi_flow.py).
 func TestPythonXMLRPCFlow(t *testing.T) {
+	t.Parallel() // see TestMain
 	py := needPython(t, "xmlrpc.client")
 	runClientScript(t, py, "gandi_flow.py", "FLOW1-BERTH")
 }
@@ -77,6 +78,7 @@ func TestPythonXMLRPCFlow(t *testing.T) {
 // images, sizes, nodes, volumes, snapshots, key pairs and interfaces
 // (python/libcloud_flow.py).
 func TestLibcloudFlow(t *testing.T) {
+	t.Parallel() // see TestMain
 	py := needPython(t, "libcloud.compute.drivers.gandi")
 	runClientScript(t, py, "libcloud_flow.py", "LC1-BERTH")
 }

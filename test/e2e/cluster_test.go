@@ -20,6 +20,7 @@ import (
 // operations are refused, and when it comes back its operations finish, nothing duplicated;
 // the whole Python client flow passes on the cluster.
 func TestCluster(t *testing.T) {
+	t.Parallel() // see TestMain
 	db := storetest.PostgresURL(t)
 	timing := []string{"--heartbeat", "300ms", "--host-timeout", "2s"}
 	a1 := NewAgent(t, db, "h1", "FR-SD5", append([]string{"--sim-latency", "300ms"}, timing...)...)

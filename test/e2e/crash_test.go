@@ -11,6 +11,7 @@ import (
 // restarts it, and checks that every operation ends (DONE or ERROR) and that no object is
 // lost or duplicated.
 func TestKillDuringOperations(t *testing.T) {
+	t.Parallel() // see TestMain
 	b := NewBerthd(t, "sim", "--sim-latency", "400ms")
 	b.Start()
 	key := b.Account("crash", 100000)

@@ -20,6 +20,7 @@ func TestCLIQEMU(t *testing.T) {
 // hostname, user and SSH key from Berth's seed, and that Berth drives its stock
 // qemu-guest-agent (hostname, password, a frozen snapshot).
 func TestDebianCloudInit(t *testing.T) {
+	t.Parallel() // see TestMain
 	e := newQEnv(t)
 	images := needVMs(t)
 	if _, err := os.Stat(filepath.Join(images, "debian12", "manifest.json")); err != nil {

@@ -45,6 +45,12 @@ const fsd5 = 1
 // can find what the process's tests left behind.
 func runPrefix() string { return fmt.Sprintf("berth-t%x", os.Getpid()) }
 
+// Parallel tests: the tests that boot Tiny guests run one at a time (on CI's 2 cores
+// without KVM, two of them side by side starved each other's guest boots). The tests on
+// the sim backend, and TestDebianCloudInit, whose Debian guest spends two minutes booting,
+// call t.Parallel: they run together after the others, the Debian boot beside the sim
+// tests (make test runs go test with -parallel 3).
+//
 // TestMain runs the tests, then checks that no network namespace of this run is left (each
 // VM test removes its own at its end); it removes any left and fails the run.
 func TestMain(m *testing.M) {

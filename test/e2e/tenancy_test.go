@@ -425,6 +425,7 @@ func snapshotOf(t *testing.T, b *Berthd, a *tenant) map[string]any {
 // with the not-found fault of that object, every list and count hides A's objects, and
 // A's objects are unchanged afterwards.
 func TestTenantIsolation(t *testing.T) {
+	t.Parallel() // see TestMain
 	b := NewBerthd(t, "sim")
 	b.Start()
 	const dc = 1

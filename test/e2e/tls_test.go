@@ -37,6 +37,7 @@ func tlsInit(t *testing.T, dir string) string {
 // on SIGHUP under an open keep-alive connection, and checks the refusal to serve plain HTTP
 // on a non-loopback address.
 func TestTLS(t *testing.T) {
+	t.Parallel() // see TestMain
 	dir := t.TempDir()
 	ca := tlsInit(t, dir)
 
