@@ -94,6 +94,8 @@ type VM struct {
 	// GuestAgent says whether the guest agent of the running VM answers: "up", "down",
 	// or "" when not known (a Berth extension).
 	GuestAgent string
+	// Migrating: a migration to another datacenter is unfinished (is_migrating).
+	Migrating bool
 }
 
 // Disk is a block device, attached to at most one VM.

@@ -274,6 +274,10 @@ func (a *Agent) Execute(ctx context.Context, op *store.Operation) error {
 		return a.start(ctx, v, a.seedPath(ctx, op.VMID))
 	case ops.VMUpdate:
 		return a.vmUpdate(ctx, op)
+	case ops.VMMigrate:
+		return a.migrateVM(ctx, op)
+	case ops.DiskMigrate:
+		return a.migrateDisk(ctx, op)
 	case ops.VMDelete:
 		return a.vmDelete(ctx, op)
 	case ops.DiskCreate:

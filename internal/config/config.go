@@ -24,6 +24,9 @@ type Datacenter struct {
 	IPv4Pool      string `json:"ipv4_pool"`
 	IPv4Gateway   string `json:"ipv4_gateway"`
 	IPv6Prefix    string `json:"ipv6_prefix"`
+	// CanMigrateTo lists the datacenters (ids) this one's VMs and disks may migrate to
+	// (hosting.vm.migrate, hosting.disk.migrate).
+	CanMigrateTo []int64 `json:"can_migrate_to"`
 }
 
 // Rating is the hourly credit cost of each resource unit.
@@ -100,9 +103,9 @@ func Default() Config {
 		ImagesDir: "",
 		Datacenters: []Datacenter{
 			{ID: 1, Code: "FR-SD5", Name: "Paris, France SD5", Country: "France", ISO: "FR", IaaSClosedFor: "NONE",
-				IPv4Pool: "192.0.2.0/24", IPv4Gateway: "192.0.2.1", IPv6Prefix: "2001:db8::/32"},
+				IPv4Pool: "192.0.2.0/24", IPv4Gateway: "192.0.2.1", IPv6Prefix: "2001:db8::/32", CanMigrateTo: []int64{2}},
 			{ID: 2, Code: "LU-BI1", Name: "Bissen, Luxembourg", Country: "Luxembourg", ISO: "LU", IaaSClosedFor: "NONE",
-				IPv4Pool: "198.51.100.0/24", IPv4Gateway: "198.51.100.1", IPv6Prefix: "2001:db8:1000::/36"},
+				IPv4Pool: "198.51.100.0/24", IPv4Gateway: "198.51.100.1", IPv6Prefix: "2001:db8:1000::/36", CanMigrateTo: []int64{1}},
 		},
 		Rating:         Rating{CPU: 4, RAMGB: 3, DiskGB: 1, SnapshotGB: 1, IPv4: 2, IPv6: 0, Instance: 0},
 		Currency:       "EUR",
@@ -158,7 +161,16 @@ func (c *Config) Validate() error {
 	if len(c.Datacenters) == 0 {
 		return fmt.Errorf("config: no datacenter")
 	}
+	ids := map[int64]bool{}
 	for _, d := range c.Datacenters {
+		ids[d.ID] = true
+	}
+	for _, d := range c.Datacenters {
+		for _, to := range d.CanMigrateTo {
+			if to == d.ID || !ids[to] {
+				return fmt.Errorf("config: datacenter %s: can_migrate_to %d is not another datacenter", d.Code, to)
+			}
+		}
 		if d.IPv4Pool != "" {
 			if _, err := netip.ParsePrefix(d.IPv4Pool); err != nil {
 				return fmt.Errorf("config: datacenter %s: ipv4_pool: %w", d.Code, err)

@@ -136,6 +136,9 @@ func (g *gandi) methods() map[string]xmlrpc.Method {
 		"hosting.vm.disk_detach":     g.call(api.ObjVM, g.vmDiskDetach),
 		"hosting.vm.iface_attach":    g.call(api.ObjVM, g.vmIfaceAttach),
 		"hosting.vm.iface_detach":    g.call(api.ObjVM, g.vmIfaceDetach),
+		"hosting.vm.can_migrate":     g.call(api.ObjVM, g.vmCanMigrate),
+		"hosting.vm.migrate":         g.call(api.ObjVM, g.vmMigrate),
+		"hosting.disk.migrate":       g.call(api.ObjDisk, g.diskMigrate),
 	}
 	m["hosting.snapshotprofile.list"] = g.call(api.ObjSnapshotProfile, g.snapshotProfileList)
 	m["hosting.snapshotprofile.info"] = g.call(api.ObjSnapshotProfile, g.snapshotProfileInfo)

@@ -87,7 +87,7 @@ func vmWire(v api.VM) members {
 		mb("ai_active", v.AIActive), mb("console", console), mb("cores", v.Cores), mb("datacenter_id", v.DatacenterID),
 		mb("date_created", v.Created), mb("date_updated", v.Updated), mb("description", strOrNil(v.Description)),
 		mb("disks_id", ids(v.DisksID)), mb("entity_id", v.EntityID), mb("farm", v.Farm), mb("flex_shares", int64(0)),
-		mb("hostname", v.Hostname), mb("id", v.ID), mb("ifaces_id", ids(v.IfacesID)), mb("is_migrating", false),
+		mb("hostname", v.Hostname), mb("id", v.ID), mb("ifaces_id", ids(v.IfacesID)), mb("is_migrating", v.Migrating),
 		mb("memory", v.Memory), mb("state", v.State), mb("vm_max_memory", v.MaxMemory),
 	}
 }

@@ -25,7 +25,33 @@ const (
 	VLANCreate   = "vlan_create"
 	VLANUpdate   = "vlan_update"
 	VLANDelete   = "vlan_delete"
+	// Gandi's migrations between datacenters (hosting.vm.migrate, hosting.disk.migrate).
+	VMMigrate   = "hosting_migration_vm"
+	DiskMigrate = "hosting_migration_disk"
 )
+
+// The phases (inner_step) of a VM's migration between datacenters. The first call of
+// vm.migrate makes an operation that prepares the target (MigrateSync) and ends DONE; its
+// completion leaves a second operation waiting in RUN at MigrateWaitFinalize, which the
+// call with finalize resumes: stop on the source host, copy the disks to the target host
+// when it is another, start there (MigrateStart) with the target datacenter's addresses.
+const (
+	MigrateSync         = "wait_sync"
+	MigrateWaitFinalize = "wait_finalize"
+	MigrateStop         = "stop"
+	MigrateCopy         = "copy"
+	MigrateStart        = "start"
+)
+
+// MigrateSpec is the spec of hosting_migration_vm and hosting_migration_disk.
+type MigrateSpec struct {
+	From int64  `json:"from_dc"`
+	To   int64  `json:"to_dc"`
+	Host  string `json:"host"`  // the target host ("" for a disk that lives on no host)
+	Queue string `json:"queue"` // the target host's queue
+	// Running says whether the VM ran when the finalize call came: it is started again.
+	Running bool `json:"running,omitempty"`
+}
 
 // FirstBoot is what a new VM's guest receives at its first boot (the seed).
 type FirstBoot = seed.FirstBoot

@@ -260,7 +260,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	execErr := e.h.Execute(ctx, op)
 	var next *Next
 	if errors.As(execErr, &next) {
-		return e.st.Write(ctx, func(tx store.Tx) error {
+		err := e.st.Write(ctx, func(tx store.Tx) error {
 			cur, err := tx.Operation(store.AllAccounts, op.ID)
 			if err != nil {
 				return err
@@ -270,6 +270,12 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 			}
 			return e.advance(ctx, tx, cur, next)
 		})
+		if api.AsError(err) == nil {
+			return err
+		}
+		// The handler refused the next phase (Advancer): nothing of it was written; the
+		// operation ends in ERROR with that cause.
+		execErr = err
 	}
 	if execErr != nil && ctx.Err() != nil {
 		// Interrupted by shutdown or the job timeout: River tries again.

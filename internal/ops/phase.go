@@ -36,6 +36,12 @@ type Next struct {
 
 func (n *Next) Error() string { return "next phase " + n.Step }
 
+// Advancer is implemented by handlers that change the objects between two phases of an
+// operation: Advance runs in the transaction that records phase n.Step, exactly once.
+type Advancer interface {
+	Advance(tx store.Tx, op *store.Operation, n *Next) error
+}
+
 // InnerStep returns the current phase of op ("" before the first).
 func InnerStep(op *store.Operation) string {
 	s, _ := op.Params[ParamInnerStep].(string)
@@ -59,6 +65,11 @@ func phaseOf(op *store.Operation) int64 {
 func (e *Engine) advance(ctx context.Context, tx store.Tx, op *store.Operation, n *Next) error {
 	if op.Params == nil {
 		op.Params = map[string]any{}
+	}
+	if a, ok := e.h.(Advancer); ok {
+		if err := a.Advance(tx, op, n); err != nil {
+			return err
+		}
 	}
 	phase := phaseOf(op) + 1
 	op.Params[ParamInnerStep] = n.Step

@@ -11,5 +11,5 @@ func apiDatacenter(d config.Datacenter) api.Datacenter {
 		closed = "NONE"
 	}
 	return api.Datacenter{ID: d.ID, Code: d.Code, Name: d.Name, Country: d.Country, ISO: d.ISO,
-		IaaSClosedFor: closed, PaaSClosedFor: "NONE", CanMigrateTo: []int64{}}
+		IaaSClosedFor: closed, PaaSClosedFor: "NONE", CanMigrateTo: append([]int64{}, d.CanMigrateTo...)}
 }

@@ -6,21 +6,31 @@ import (
 	"github.com/berth-io/berth/internal/store"
 )
 
-// diskMoving reports whether a disk is being moved: an unfinished attach to a VM of
-// another host (the attach copies the disk to the VM's host, then attaches it).
+// diskMoving reports whether a disk is being moved: an unfinished migration to another
+// datacenter (its own or its VM's), or an unfinished attach to a VM of another host (the
+// attach copies the disk to the VM's host, then attaches it).
 func diskMoving(tx store.Tx, d *store.Disk) (bool, error) {
-	if d.Host == "" {
-		return false, nil
+	if d.VMID != 0 {
+		op, err := pendingMigration(tx, d.VMID)
+		if err != nil || op != nil {
+			return op != nil, err
+		}
 	}
 	pending, err := tx.Operations(store.Query{Scope: store.AllAccounts, Filters: []api.Filter{
 		{Field: "disk_id", Values: []any{d.ID}},
-		{Field: "type", Values: []any{ops.DiskAttach}},
+		{Field: "type", Op: api.OpIn, Values: []any{ops.DiskAttach, ops.DiskMigrate}},
 		{Field: "step", Op: api.OpIn, Values: []any{api.StepBill, api.StepWait, api.StepRun}},
 	}})
 	if err != nil {
 		return false, err
 	}
 	for _, op := range pending {
+		if op.Type == ops.DiskMigrate {
+			return true, nil
+		}
+		if d.Host == "" {
+			continue
+		}
 		v, err := tx.VM(store.AllAccounts, op.VMID)
 		if err != nil {
 			continue

@@ -70,6 +70,28 @@ func (s *Service) Begin(tx store.Tx, op *store.Operation) error {
 	case ops.VMStop:
 		_, err := vm()
 		return err
+	case ops.VMMigrate: // the first operation (the finalized one never begins: it is made in RUN)
+		v, err := vm()
+		if err != nil {
+			return err
+		}
+		spec, err := decode[ops.MigrateSpec](op)
+		if err != nil {
+			return err
+		}
+		if v.DatacenterID != spec.From {
+			return api.Errorf(api.Conflict, api.ObjVM, "vm %d is no longer in datacenter %d", v.ID, spec.From)
+		}
+		return nil
+	case ops.DiskMigrate:
+		d, err := disk(op.DiskID)
+		if err != nil {
+			return err
+		}
+		if d.VMID != 0 {
+			return api.Errorf(api.Attached, api.ObjDisk, "disk %d is attached to vm %d", d.ID, d.VMID)
+		}
+		return nil
 	case ops.VMDelete:
 		v, err := vm()
 		if err != nil {
@@ -250,6 +272,21 @@ func (s *Service) Complete(tx store.Tx, op *store.Operation) error {
 		return placeWithVM(tx, v.ID)
 	case ops.VMUpdate:
 		return s.completeVMUpdate(tx, op, now)
+	case ops.VMMigrate:
+		if ops.InnerStep(op) == ops.MigrateSync {
+			return s.completeMigrationSync(tx, op)
+		}
+		return completeVMMigration(tx, op, now)
+	case ops.DiskMigrate:
+		spec, err := decode[ops.MigrateSpec](op)
+		if err != nil {
+			return err
+		}
+		d, err := tx.Disk(op.AccountID, op.DiskID)
+		if err != nil {
+			return err
+		}
+		return moveDisk(tx, d, spec, now)
 	case ops.VMDelete:
 		return s.completeVMDelete(tx, op)
 	case ops.DiskCreate:
@@ -642,6 +679,17 @@ func (s *Service) Fail(tx store.Tx, op *store.Operation, cause error) error {
 		}
 	case ops.VMUpdate:
 		op.Spec = []byte("{}")
+	case ops.VMMigrate:
+		// Failed after its stop, the VM is halted: in its old datacenter before the start
+		// phase, in the new one in it. The user starts it again.
+		if step := ops.InnerStep(op); step == ops.MigrateCopy || step == ops.MigrateStart {
+			v, err := tx.VM(op.AccountID, op.VMID)
+			if err != nil {
+				return ignoreGone(err)
+			}
+			v.State, v.Updated = api.VMHalted, now
+			return tx.UpdateVM(v)
+		}
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func newEnvWith(t *testing.T, engine string, tune func(*agent.Config)) *env {
 	}
 	cat := &service.Catalog{
 		Datacenters: []service.Datacenter{
-			{Datacenter: api.Datacenter{ID: 1, Code: "FR-SD5", IaaSClosedFor: "NONE"}, IPv4Pool: "192.0.2.0/29", IPv4Gateway: "192.0.2.1", IPv6Prefix: "2001:db8::/32"},
+			{Datacenter: api.Datacenter{ID: 1, Code: "FR-SD5", IaaSClosedFor: "NONE", CanMigrateTo: []int64{2, 3}}, IPv4Pool: "192.0.2.0/29", IPv4Gateway: "192.0.2.1", IPv6Prefix: "2001:db8::/32"},
 			{Datacenter: api.Datacenter{ID: 2, Code: "LU-BI1", IaaSClosedFor: "ALL"}, IPv4Pool: "198.51.100.0/24", IPv4Gateway: "198.51.100.1"},
 			{Datacenter: api.Datacenter{ID: 3, Code: "US-BA1", IaaSClosedFor: "NONE"}, IPv4Pool: "203.0.113.0/24", IPv4Gateway: "203.0.113.1", IPv6Prefix: "2001:db8:3000::/36"},
 		},

@@ -52,7 +52,21 @@ var hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])
 
 // VMList lists the caller's VMs.
 func (s *Service) VMList(ctx context.Context, c *Caller, o api.ListOptions) ([]api.VM, error) {
-	return listOf(s, ctx, c, o, store.Tx.VMs, func(v *store.VM) api.VM { return v.VM })
+	list, err := listOf(s, ctx, c, o, store.Tx.VMs, func(v *store.VM) api.VM { return v.VM })
+	if err != nil || len(list) == 0 {
+		return list, err
+	}
+	err = s.st.Read(ctx, func(tx store.Tx) error {
+		migrating, err := migratingVMs(tx, c.AccountID)
+		for i := range list {
+			list[i].Migrating = migrating[list[i].ID]
+		}
+		return err
+	})
+	if err != nil {
+		return nil, s.internal(err)
+	}
+	return list, nil
 }
 
 // VMCount counts the caller's VMs.
@@ -82,7 +96,13 @@ func (s *Service) VMInfo(ctx context.Context, c *Caller, id int64) (*VMDetail, e
 			return notFound(err, api.ObjVM, id)
 		}
 		out.VM = d.VM.VM
+		op, err := pendingMigration(tx, id)
+		if err != nil {
+			return err
+		}
+		out.VM.Migrating = op != nil
 		for _, x := range d.Disks {
+			x.Migrating = out.VM.Migrating
 			out.Disks = append(out.Disks, x.Disk)
 		}
 		for _, f := range d.Ifaces {
@@ -324,6 +344,12 @@ func (s *Service) vmOp(ctx context.Context, c *Caller, id int64, typ string, spe
 			if err := check(tx, v); err != nil {
 				return err
 			}
+		}
+		if m, err := pendingMigration(tx, v.ID); err != nil || m != nil {
+			if err == nil { // its operations would wait for the end of the migration
+				err = api.Errorf(api.Conflict, api.ObjVM, "vm %d is migrating (operation %d, %s): finalize the migration first", v.ID, m.ID, ops.InnerStep(m))
+			}
+			return err
 		}
 		op, err := s.newOp(c, typ, spec)
 		if err != nil {

@@ -37,7 +37,7 @@ func TestDebianCloudInit(t *testing.T) {
 		t.Fatal("no Debian 12 image registered")
 	}
 	res := asList(t, e.call("hosting.vm.create_from", map[string]any{
-		"datacenter_id": fsd5, "hostname": "deb1", "memory": 1024, "cores": 2, "ssh_key": e.sshPub,
+		"datacenter_id": fsd5, "hostname": "deb1", "memory": 1024, "cores": 1, "ssh_key": e.sshPub,
 		"login": "ciuser", "password": "berth-secret-42", "run": "touch /root/run-ok",
 	}, map[string]any{"name": "sys-deb1"}, image))
 	e.wait(res...)
