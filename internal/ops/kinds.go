@@ -45,8 +45,8 @@ const (
 
 // MigrateSpec is the spec of hosting_migration_vm and hosting_migration_disk.
 type MigrateSpec struct {
-	From int64  `json:"from_dc"`
-	To   int64  `json:"to_dc"`
+	From  int64  `json:"from_dc"`
+	To    int64  `json:"to_dc"`
 	Host  string `json:"host"`  // the target host ("" for a disk that lives on no host)
 	Queue string `json:"queue"` // the target host's queue
 	// Running says whether the VM ran when the finalize call came: it is started again.
