@@ -21,8 +21,8 @@ import (
 
 // TestNetPublic shares one VM between the checks of a public iface: SSH with the key of
 // vm_spec, the run command of the first boot, ping over IPv4 and IPv6, an iface
-// hot-attached to the running VM, the IP and tap of a deleted iface, and a namespace
-// with only br-public once the VM is deleted.
+// hot-attached to the running VM, the IP and tap of a deleted iface, a migration to
+// LU-BI1, and a namespace with only br-public once the VM is deleted.
 func TestNetPublic(t *testing.T) {
 	begin := time.Now()
 	e := newQEnv(t)
@@ -212,6 +212,8 @@ func TestNetPublic(t *testing.T) {
 		}
 		g.e.do("hosting.iface.delete", again)
 	})
+
+	t.Run("migrate", func(t *testing.T) { testMigrate(vm.in(t)) })
 
 	t.Run("delete", func(t *testing.T) {
 		g := vm.in(t)
