@@ -62,6 +62,12 @@ func (s *Service) VMCanMigrate(ctx context.Context, c *Caller, id int64) (*Migra
 		if len(out.CanMigrateTo) == 0 {
 			return nil
 		}
+		// A migration waiting for its finalize can go on: gandi.cli asks can_migrate
+		// before it finalizes too.
+		if op, err := pendingMigration(tx, v.ID); err != nil || op != nil {
+			out.CanMigrate = op != nil && ops.InnerStep(op) == ops.MigrateWaitFinalize
+			return err
+		}
 		_, err = s.migrationTarget(tx, c, v)
 		out.CanMigrate = err == nil
 		if api.AsError(err) != nil {

@@ -64,6 +64,10 @@ func TestMigrateVM(t *testing.T) {
 	if _, err := e.svc.VMStop(e.ctx, e.c, id); !api.IsCode(err, api.Conflict) {
 		t.Errorf("vm.stop while migrating: %v", err)
 	}
+	// gandi.cli asks can_migrate before it finalizes.
+	if check, err := e.svc.VMCanMigrate(e.ctx, e.c, id); err != nil || !check.CanMigrate {
+		t.Errorf("can_migrate while waiting for finalize: %+v, %v", check, err)
+	}
 	if _, err := e.svc.VMMigrate(e.ctx, e.c, id, false); !api.IsCode(err, api.Conflict) {
 		t.Errorf("a second migration: %v", err)
 	}

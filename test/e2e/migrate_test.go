@@ -41,6 +41,10 @@ func testMigrate(g *guestVM) {
 		t.Fatalf("the guest before the finalize: %q", got)
 	}
 
+	// gandi.cli's --finalize asks can_migrate first.
+	if check := asMap(t, e.call("hosting.vm.can_migrate", g.id)); check["can_migrate"] != true {
+		t.Fatalf("vm.can_migrate while waiting for finalize: %v", check)
+	}
 	offset := g.logSize()
 	begin := time.Now()
 	final := e.do("hosting.vm.migrate", g.id, true)
