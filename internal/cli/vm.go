@@ -22,7 +22,38 @@ func (a *app) vmCmd() *cobra.Command {
 		a.vmActionCmd("start", "Start virtual machines", "hosting.vm.start", "started"),
 		a.vmActionCmd("stop", "Stop virtual machines", "hosting.vm.stop", "stopped"),
 		a.vmActionCmd("reboot", "Reboot virtual machines", "hosting.vm.reboot", "rebooted"),
-		a.vmDeleteCmd(), a.vmConsoleCmd(), a.vmSSHCmd())
+		a.vmMigrateCmd(), a.vmDeleteCmd(), a.vmConsoleCmd(), a.vmSSHCmd())
+}
+
+// vmMigrateCmd moves VMs to another datacenter in Gandi's two steps: without --finalize
+// the target is prepared while the VM runs; --finalize stops it, moves it (new public
+// addresses) and starts it there.
+func (a *app) vmMigrateCmd() *cobra.Command {
+	var bg, finalize bool
+	cmd := a.objsCmd(&cobra.Command{
+		Use:   "migrate VM...",
+		Short: "Migrate virtual machines to another datacenter",
+		Example: `  berth vm migrate web1
+  berth vm migrate web1 --finalize`,
+	}, kindVM, func(ctx context.Context, vms []client.Object, who string) error {
+		var ops []client.Object
+		for _, v := range vms {
+			l, err := a.cl.Do(ctx, "hosting.vm.migrate", v.ID(), finalize)
+			if err != nil {
+				return fmt.Errorf("migrate vm %s: %s", v.Str("hostname"), a.describe(err))
+			}
+			ops = append(ops, l...)
+		}
+		msg := "vm " + who + " ready to migrate: finish with berth vm migrate " + strings.Join(strings.Split(who, ", "), " ") +
+			" --finalize (each VM stops, moves with new public addresses, and starts again if it ran)"
+		if finalize {
+			msg = "vm " + who + " migrated"
+		}
+		return a.finish(ctx, "vm "+who, msg, ops, bg)
+	})
+	cmd.Flags().BoolVar(&finalize, "finalize", false, "finish a migration: stop, move and start again")
+	addBg(cmd, &bg)
+	return cmd
 }
 
 func (a *app) vmListCmd() *cobra.Command {

@@ -291,6 +291,18 @@ func cliFlow(t *testing.T, b *Berthd, withConsole bool) {
 	u.expect(2, "did you mean list?", "vm", "lst")
 	u.expect(2, "unknown flag", "vm", "list", "--nope")
 
+	// Migration to the other datacenter, in Gandi's two steps.
+	r = u.ok("vm", "migrate", "web1")
+	if !strings.Contains(r.stderr, "ready to migrate: finish with berth vm migrate web1 --finalize") {
+		t.Errorf("vm migrate:\n%s", r)
+	}
+	u.expect(1, "is migrating", "vm", "reboot", "web1")
+	u.ok("vm", "migrate", "web1", "--finalize")
+	u.json(&info, "vm", "info", "web1")
+	if info["datacenter_id"] != 2.0 || info["state"] != "running" {
+		t.Errorf("after vm migrate --finalize: datacenter_id %v, state %v", info["datacenter_id"], info["state"])
+	}
+
 	// Stop, then delete (its system disk goes with it; data1 stays, detached).
 	u.ok("vm", "stop", "web1")
 	u.json(&info, "vm", "info", "web1")
