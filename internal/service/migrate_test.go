@@ -110,6 +110,29 @@ func TestMigrateVM(t *testing.T) {
 	}
 }
 
+// TestMigrateCancel cancels a migration waiting for its finalize: the VM stays, runs and
+// can migrate again.
+func TestMigrateCancel(t *testing.T) {
+	e := newEnv(t)
+	id := e.vm("mig3").VM.ID
+	e.must(e.svc.VMMigrate(e.ctx, e.c, id, false))
+	waiting, err := e.svc.OperationList(e.ctx, e.c, api.ListOptions{Filters: []api.Filter{
+		{Field: "type", Values: []any{ops.VMMigrate}}, {Field: "step", Values: []any{api.StepRun}}}})
+	if err != nil || len(waiting) != 1 {
+		t.Fatalf("waiting: %v, %v", waiting, err)
+	}
+	if err := e.svc.OperationCancel(e.ctx, e.c, waiting[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if info := e.info(id); info.VM.Migrating || info.VM.State != api.VMRunning || info.VM.DatacenterID != 1 {
+		t.Errorf("after the cancel: migrating %v, state %s, dc %d", info.VM.Migrating, info.VM.State, info.VM.DatacenterID)
+	}
+	if _, err := e.svc.VMMigrate(e.ctx, e.c, id, true); !api.IsCode(err, api.Conflict) {
+		t.Errorf("finalize after the cancel: %v", err)
+	}
+	e.must(e.svc.VMMigrate(e.ctx, e.c, id, false))
+}
+
 // TestMigrateDisk moves a detached disk; an attached one, or to a datacenter not in
 // can_migrate_to, is refused.
 func TestMigrateDisk(t *testing.T) {

@@ -65,8 +65,10 @@ func (s *Service) OperationCancel(ctx context.Context, c *Caller, id int64) erro
 		if err != nil {
 			return notFound(err, api.ObjOperation, id)
 		}
-		if op.Step != api.StepBill && op.Step != api.StepWait {
-			return api.Errorf(api.Conflict, api.ObjOperation, "operation %d is in step %s: only BILL and WAIT can be cancelled", id, op.Step)
+		// A migration waiting for its finalize has done nothing to the VM: it can go too.
+		parked := op.Type == ops.VMMigrate && op.Step == api.StepRun && ops.InnerStep(op) == ops.MigrateWaitFinalize
+		if op.Step != api.StepBill && op.Step != api.StepWait && !parked {
+			return api.Errorf(api.Conflict, api.ObjOperation, "operation %d is in step %s: only BILL and WAIT can be cancelled (and a migration waiting for its finalize)", id, op.Step)
 		}
 		if err := s.Fail(tx, op, errCancelled); err != nil {
 			return err
