@@ -133,14 +133,6 @@ func toAPIKey(k *store.APIKey, c *Caller) api.APIKey {
 	return api.APIKey{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Created: k.Created, Revoked: k.Revoked, Current: c != nil && c.KeyID == k.ID}
 }
 
-// write runs fn in a write transaction and turns store errors into service errors.
-func (s *Service) write(ctx context.Context, fn func(tx store.Tx) error) error {
-	if err := s.st.Write(ctx, fn); err != nil {
-		return s.internal(err)
-	}
-	return nil
-}
-
 // Coupons.
 
 // couponAlphabet leaves out letters and digits that read alike (0/O, 1/I/L).

@@ -44,7 +44,7 @@ type MigrateCheck struct {
 // VMCanMigrate says whether and where a VM may migrate.
 func (s *Service) VMCanMigrate(ctx context.Context, c *Caller, id int64) (*MigrateCheck, error) {
 	out := &MigrateCheck{Matched: []string{}, CanMigrateTo: []string{}}
-	err := s.st.Read(ctx, func(tx store.Tx) error {
+	err := s.read(ctx, func(tx store.Tx) error {
 		v, err := tx.VM(c.AccountID, id)
 		if err != nil {
 			return notFound(err, api.ObjVM, id)
@@ -76,7 +76,7 @@ func (s *Service) VMCanMigrate(ctx context.Context, c *Caller, id int64) (*Migra
 		return err
 	})
 	if err != nil {
-		return nil, s.internal(err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -169,7 +169,7 @@ func pendingMigration(tx store.Tx, vmID int64) (*store.Operation, error) {
 // finalizes the one waiting for it.
 func (s *Service) VMMigrate(ctx context.Context, c *Caller, id int64, finalize bool) (*api.Operation, error) {
 	var out api.Operation
-	err := s.st.Write(ctx, func(tx store.Tx) error {
+	err := s.write(ctx, func(tx store.Tx) error {
 		v, err := tx.VM(c.AccountID, id)
 		if err != nil {
 			return notFound(err, api.ObjVM, id)
@@ -201,7 +201,7 @@ func (s *Service) VMMigrate(ctx context.Context, c *Caller, id int64, finalize b
 		return nil
 	})
 	if err != nil {
-		return nil, s.internal(err)
+		return nil, err
 	}
 	return &out, nil
 }
@@ -379,7 +379,7 @@ func completeVMMigration(tx store.Tx, op *store.Operation, now timeT) error {
 // target datacenter when its own host does not serve it.
 func (s *Service) DiskMigrate(ctx context.Context, c *Caller, id, to int64) (*api.Operation, error) {
 	var out api.Operation
-	err := s.st.Write(ctx, func(tx store.Tx) error {
+	err := s.write(ctx, func(tx store.Tx) error {
 		d, err := tx.Disk(c.AccountID, id)
 		if err != nil {
 			return notFound(err, api.ObjDisk, id)
@@ -432,7 +432,7 @@ func (s *Service) DiskMigrate(ctx context.Context, c *Caller, id, to int64) (*ap
 		return nil
 	})
 	if err != nil {
-		return nil, s.internal(err)
+		return nil, err
 	}
 	return &out, nil
 }

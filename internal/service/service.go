@@ -199,6 +199,14 @@ func (s *Service) read(ctx context.Context, fn func(tx store.Tx) error) error {
 	return nil
 }
 
+// write runs fn in a write transaction and turns store errors into service errors.
+func (s *Service) write(ctx context.Context, fn func(tx store.Tx) error) error {
+	if err := s.st.Write(ctx, fn); err != nil {
+		return s.internal(err)
+	}
+	return nil
+}
+
 // notFound turns store.ErrNotFound into the object's not-found error.
 func notFound(err error, obj api.Object, id int64) error {
 	if errors.Is(err, store.ErrNotFound) {
