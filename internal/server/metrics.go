@@ -32,6 +32,14 @@ func newMetrics(svc *service.Service) *metrics {
 		[]string{"transport", "method"})
 	m.reg.MustRegister(m.requests, m.duration, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&storeCollector{svc: svc})
+	auth := func(name, help string, v func(service.AuthStats) uint64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(svc.AuthStats())) }))
+	}
+	auth("berth_auth_failures_total", "Calls with an unknown or malformed API key.", func(a service.AuthStats) uint64 { return a.Failures })
+	auth("berth_auth_slowed_total", "Failed authentications answered late (throttle).", func(a service.AuthStats) uint64 { return a.Slowed })
+	auth("berth_auth_refused_total", "Calls refused because their client address was locked out after failed authentications.",
+		func(a service.AuthStats) uint64 { return a.Refused })
 	return m
 }
 

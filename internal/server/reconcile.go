@@ -35,6 +35,9 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			return err
 		}
 	}
+	if orphans, err = d.svc.Unknown(ctx, d.opt.Host, orphans); err != nil {
+		return err
+	}
 	for _, id := range orphans {
 		if err := d.agent.RemoveOrphan(ctx, id); err != nil {
 			d.log.Error("remove orphan vm", "vm", id, "err", err)

@@ -33,6 +33,26 @@ func (s *Service) Reconcilable(ctx context.Context, host string) (check map[int6
 	return check, known, err
 }
 
+// Unknown returns those of ids that are no VM of host in the store now. Reconcile lists
+// the hypervisor's VMs after reading the store: a VM created in between runs, yet was not
+// among those known, so every orphan is checked again here, after the listing.
+func (s *Service) Unknown(ctx context.Context, host string, ids []int64) ([]int64, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var out []int64
+	err := s.read(ctx, func(tx store.Tx) error {
+		states, err := tx.VMStates(host)
+		for _, id := range ids {
+			if _, ok := states[id]; !ok {
+				out = append(out, id)
+			}
+		}
+		return err
+	})
+	return out, err
+}
+
 // Observed records the actual state of a VM when it differs from the store's and no
 // operation started on the VM meanwhile. It returns whether the state changed.
 func (s *Service) Observed(ctx context.Context, vmID int64, state string) (bool, error) {

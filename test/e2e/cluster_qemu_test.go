@@ -32,6 +32,9 @@ func TestClusterQEMU(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		for i, a := range agents {
+			if t.Failed() {
+				t.Logf("agent q%d's log (tail):\n%s", i+1, lastLines(a.Stderr(), 40))
+			}
 			killQEMUs(t, a.Data)
 			if err := linux.Cleanup(prefixes[i]); err != nil {
 				t.Errorf("cleanup %s: %v", prefixes[i], err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -388,6 +389,9 @@ func TestREST(t *testing.T) { // not parallel: its idempotency subtest sets bert
 
 	t.Run("metrics", func(t *testing.T) {
 		b.MustCall("hosting.vm.list", key)
+		if _, err := b.Call("hosting.vm.list", "not-a-key-aaaaaaaaaaaaaa"); err == nil {
+			t.Fatal("vm.list with a wrong key succeeded")
+		}
 		resp, err := http.Get("http://" + b.Addr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
@@ -402,10 +406,14 @@ func TestREST(t *testing.T) { // not parallel: its idempotency subtest sets bert
 			`berth_vms{datacenter_id="` + fmt.Sprint(dc) + `",state="running"} 2`,
 			`berth_host_up{`,
 			`berth_store_scrape_error 0`,
+			`berth_auth_refused_total 0`,
 		} {
 			if !strings.Contains(text, want) {
 				t.Errorf("/metrics lacks %s", want)
 			}
+		}
+		if m := regexp.MustCompile(`(?m)^berth_auth_failures_total (\d+)$`).FindStringSubmatch(text); m == nil || m[1] == "0" {
+			t.Errorf("/metrics: berth_auth_failures_total %v after a call with a wrong key", m)
 		}
 		if t.Failed() {
 			t.Logf("/metrics:\n%s", text)
