@@ -15,20 +15,19 @@ import (
 const hotplugOpTimeout = 6 * time.Minute
 
 // TestHotplugDuringBoot (issue 14) hot-plugs into guests that are still booting, as
-// clients do right after vm.create_from: twenty rounds of create → disk attach → disk
+// clients do right after vm.create_from: rounds of create → disk attach → disk
 // detach → stop → delete, four VMs at a time, while another VM keeps a host core busy
 // with a loop in its guest. Every round must succeed; before the driver waited for the
 // guest's ACPI hotplug readiness, the detach failed after 30 s with the disk left
 // attached. The first round of lane 0 also grows memory and cores and attaches and
 // detaches an iface during boot, and checks that the guest got the memory and the CPU.
 func TestHotplugDuringBoot(t *testing.T) {
-	t.Parallel()
-	// Opt-in until a bug it found is fixed: in the last make test run 2 of its 20 rounds
-	// ended with disk_attach in ERROR "vm is not running" 30 s after vm.create_from (the
-	// guest of a VM given a disk during early boot stopped; README, known limits).
-	// BERTH_TEST_HOTPLUG_STRESS=1 runs it.
-	if os.Getenv("BERTH_TEST_HOTPLUG_STRESS") == "" {
-		t.Skip("hotplug stress test is opt-in (BERTH_TEST_HOTPLUG_STRESS=1) until its known failure is fixed")
+	// 8 rounds in make test (two per lane), the 20 rounds with BERTH_TEST_HOTPLUG_STRESS=1.
+	// The "vm is not running" failures it once found (about 1 round in 10) were the
+	// reconciler removing a just-started VM as an orphan (fixed in server/reconcile.go).
+	rounds := 2
+	if os.Getenv("BERTH_TEST_HOTPLUG_STRESS") != "" {
+		rounds = 5
 	}
 	begin := time.Now()
 	e := newQEnv(t)
@@ -38,7 +37,7 @@ func TestHotplugDuringBoot(t *testing.T) {
 	hog := e.createFrom(map[string]any{"hostname": "hog", "run": "nohup sh -c 'while :; do :; done' > /dev/null 2>&1 &"})
 	t.Logf("hog vm %d started (its guest spins once booted)", hog)
 
-	const lanes, rounds = 4, 5
+	const lanes = 4
 	disks := make([]int64, lanes)
 	var diskOps []any
 	for i := range disks {
