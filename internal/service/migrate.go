@@ -132,7 +132,30 @@ func (s *Service) migrationTarget(tx store.Tx, c *Caller, v *store.VM) (ops.Migr
 	}
 	spec.Host, err = s.targetHost(tx, v.Host, spec.To, v.Memory, size)
 	spec.Queue = HostQueue(spec.Host)
-	return spec, err
+	if err != nil {
+		return spec, err
+	}
+	for _, d := range disks {
+		if err := movable(tx, d, v.Host, spec.Host); err != nil {
+			return spec, err
+		}
+	}
+	return spec, nil
+}
+
+// movable checks that a disk can be copied from host from to host to: a disk made from an
+// image is an overlay of that image's file, which a host of another datacenter does not
+// have (each host keeps the images of its datacenters). Flattening it on the way is not
+// done yet.
+func movable(tx store.Tx, d *store.Disk, from, to string) error {
+	if from == to || d.Host == "" || d.Source == 0 {
+		return nil
+	}
+	src, err := tx.Disk(store.AllAccounts, d.Source)
+	if err != nil || src.AccountID != 0 {
+		return nil // a copy of a user's disk, or of one gone: no backing file
+	}
+	return api.Errorf(api.Unavailable, api.ObjDisk, "disk %d is made from image disk %d, which host %s of the target datacenter does not have: migrating it to another host is not supported yet", d.ID, src.ID, to)
 }
 
 // targetHost is where an object of host from lands in datacenter to: the same host when
@@ -415,6 +438,9 @@ func (s *Service) DiskMigrate(ctx context.Context, c *Caller, id, to int64) (*ap
 				return err
 			}
 			spec.Queue = HostQueue(spec.Host)
+			if err := movable(tx, d, d.Host, spec.Host); err != nil {
+				return err
+			}
 		}
 		op, err := s.newOp(c, ops.DiskMigrate, spec)
 		if err != nil {

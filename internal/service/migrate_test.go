@@ -10,6 +10,7 @@ import (
 	"github.com/berth-io/berth/api"
 	"github.com/berth-io/berth/internal/ops"
 	"github.com/berth-io/berth/internal/service"
+	"github.com/berth-io/berth/internal/store"
 )
 
 // TestMigrateVM runs Gandi's two-call migration of a running VM from FR-SD5 to the open
@@ -155,5 +156,33 @@ func TestMigrateDisk(t *testing.T) {
 	vm := e.vm("mig2")
 	if _, err := e.svc.DiskMigrate(e.ctx, e.c, vm.Disks[0].ID, 3); !api.IsCode(err, api.Attached) {
 		t.Errorf("migrate of an attached disk: %v", err)
+	}
+}
+
+// TestMigrateToAnotherHost: when no host serves both datacenters, a VM made from an image
+// cannot move yet (its disk is an overlay of an image the target host does not have), and
+// can_migrate says so; an empty detached disk can.
+func TestMigrateToAnotherHost(t *testing.T) {
+	e := newEnv(t)
+	id := e.vm("mig4").VM.ID
+	d := e.disk(1024)
+	for _, h := range []store.Host{{Name: "local", DatacenterID: 1, MemoryMB: 1 << 20, DiskMB: 1 << 30},
+		{Name: "h3", DatacenterID: 3, MemoryMB: 1 << 20, DiskMB: 1 << 30}} {
+		if err := e.svc.RegisterHost(e.ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.svc.VMMigrate(e.ctx, e.c, id, false); !api.IsCode(err, api.Unavailable) || !strings.Contains(err.Error(), "is made from image disk") {
+		t.Errorf("migrate to another host: %v", err)
+	}
+	if check, err := e.svc.VMCanMigrate(e.ctx, e.c, id); err != nil || check.CanMigrate {
+		t.Errorf("can_migrate: %+v, %v", check, err)
+	}
+	op, err := e.svc.DiskMigrate(e.ctx, e.c, d, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.Params["to_dc_id"] != int64(3) {
+		t.Errorf("disk migration params %v", op.Params)
 	}
 }
