@@ -270,7 +270,7 @@ func idMethods(a, b *tenant, dc, src int64) map[string][]probe {
 			{[]any{spec(map[string]any{"keys": []any{a.sshKey}}), sys, src}, nfSSHKey},
 		},
 		"hosting.vm.can_migrate": {{[]any{a.vm}, nfVM}},
-		"hosting.vm.migrate":     {{[]any{a.vm, false}, nfVM}},
+		"hosting.vm.migrate":     {{[]any{a.vm, false}, nfVM}, {[]any{a.vm, true}, nfVM}},
 
 		"hosting.disk.info":          {{[]any{a.disk}, nfDisk}, {[]any{a.sysDisk}, nfDisk}, {[]any{a.freeDisk}, nfDisk}, {[]any{a.snap}, nfDisk}},
 		"hosting.disk.update":        {{[]any{a.freeDisk, map[string]any{"size": 2048}}, nfDisk}, {[]any{a.disk, map[string]any{"name": "stolen"}}, nfDisk}, {[]any{a.disk, map[string]any{"snapshot_profile": 1}}, nfDisk}},
@@ -282,7 +282,7 @@ func idMethods(a, b *tenant, dc, src int64) map[string][]probe {
 			{[]any{map[string]any{"name": "probecopy2"}, a.snap}, nfDisk},
 		},
 		"hosting.disk.get_options": {{[]any{a.disk}, nfDisk}},
-		"hosting.disk.migrate":     {{[]any{a.freeDisk, dc}, nfDisk}},
+		"hosting.disk.migrate":     {{[]any{a.freeDisk, dc}, nfDisk}, {[]any{a.freeDisk, int64(2)}, nfDisk}},
 
 		"hosting.iface.info":    {{[]any{a.iface}, nfIface}, {[]any{a.vmIface}, nfIface}},
 		"hosting.iface.update":  {{[]any{a.iface, map[string]any{"bandwidth": 1024.0}}, nfIface}},
