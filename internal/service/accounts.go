@@ -109,27 +109,14 @@ func (s *Service) BuyCredits(ctx context.Context, c *Caller, credits int64) (*ap
 		return nil, api.Errorf(api.Invalid, api.ObjHosting, "credits %d is not between 1 and 1000000000", credits)
 	}
 	cents := credits * s.cfg.CreditPriceCents
-	var out api.Operation
-	err := s.st.Write(ctx, func(tx store.Tx) error {
+	return s.submitOne(ctx, func(tx store.Tx) (*store.Operation, error) {
 		a, err := tx.AccountByID(c.AccountID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if a.PrepaidCents < cents {
-			return api.Errorf(api.Conflict, api.ObjHosting, "%d credits cost %d.%02d %s, the prepaid balance is %d.%02d", credits, cents/100, cents%100, s.cfg.Currency, a.PrepaidCents/100, a.PrepaidCents%100)
+			return nil, api.Errorf(api.Conflict, api.ObjHosting, "%d credits cost %d.%02d %s, the prepaid balance is %d.%02d", credits, cents/100, cents%100, s.cfg.Currency, a.PrepaidCents/100, a.PrepaidCents%100)
 		}
-		op, err := s.newOp(c, ops.AccountCredit, ops.CreditSpec{Credits: credits, Cents: cents})
-		if err != nil {
-			return err
-		}
-		if err := s.submit(ctx, tx, op); err != nil {
-			return err
-		}
-		out = op.Operation
-		return nil
+		return s.newOp(c, ops.AccountCredit, ops.CreditSpec{Credits: credits, Cents: cents})
 	})
-	if err != nil {
-		return nil, s.internal(err)
-	}
-	return &out, nil
 }

@@ -203,25 +203,12 @@ func (s *Service) DiskCreateFrom(ctx context.Context, c *Caller, spec DiskSpec, 
 }
 
 func (s *Service) createOne(ctx context.Context, c *Caller, mk func(tx store.Tx) (*store.Operation, error)) (*api.Operation, error) {
-	var out api.Operation
-	err := s.st.Write(ctx, func(tx store.Tx) error {
+	return s.submitOne(ctx, func(tx store.Tx) (*store.Operation, error) {
 		if err := s.requireCredit(tx, c); err != nil {
-			return err
+			return nil, err
 		}
-		op, err := mk(tx)
-		if err != nil {
-			return err
-		}
-		if err := s.submit(ctx, tx, op); err != nil {
-			return err
-		}
-		out = op.Operation
-		return nil
+		return mk(tx)
 	})
-	if err != nil {
-		return nil, s.internal(err)
-	}
-	return &out, nil
 }
 
 // diskOp is the common path of calls that queue one operation on an existing disk.

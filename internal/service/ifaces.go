@@ -271,39 +271,30 @@ func (s *Service) IfaceInfo(ctx context.Context, c *Caller, id int64) (*IfaceDet
 
 // ifaceOp is the common path of calls that queue one operation on an existing iface.
 func (s *Service) ifaceOp(ctx context.Context, c *Caller, id int64, typ string, spec any, check func(f *store.Iface) error) (*api.Operation, error) {
-	var out api.Operation
-	err := s.st.Write(ctx, func(tx store.Tx) error {
+	return s.submitOne(ctx, func(tx store.Tx) (*store.Operation, error) {
 		f, err := tx.Iface(c.AccountID, id)
 		if err != nil {
-			return notFound(err, api.ObjIface, id)
+			return nil, notFound(err, api.ObjIface, id)
 		}
 		if err := check(f); err != nil {
-			return err
+			return nil, err
 		}
 		op, err := s.newOp(c, typ, spec)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		op.IfaceID, op.VMID, op.DatacenterID, op.VLANID = f.ID, f.VMID, f.DatacenterID, f.VLANID
 		if f.VMID != 0 { // the iface's tap is on its VM's host
 			v, err := tx.VM(store.AllAccounts, f.VMID)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if err := onHost(tx, op, v.Host, api.ObjVM, v.ID); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		if err := s.submit(ctx, tx, op); err != nil {
-			return err
-		}
-		out = op.Operation
-		return nil
+		return op, nil
 	})
-	if err != nil {
-		return nil, s.internal(err)
-	}
-	return &out, nil
 }
 
 // IfaceUpdate changes an iface's bandwidth.

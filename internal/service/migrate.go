@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/berth-io/berth/api"
 	"github.com/berth-io/berth/internal/ops"
@@ -49,15 +50,12 @@ func (s *Service) VMCanMigrate(ctx context.Context, c *Caller, id int64) (*Migra
 		if err != nil {
 			return notFound(err, api.ObjVM, id)
 		}
-		for _, to := range s.migrationTargets(v.DatacenterID) {
-			dc, err := s.cat.Datacenter(to)
-			if err != nil {
-				return err
-			}
+		all, open := s.migrationTargets(v.DatacenterID)
+		for _, dc := range all {
 			out.Matched = append(out.Matched, dc.Code)
-			if dc.IaaSClosedFor != "ALL" {
-				out.CanMigrateTo = append(out.CanMigrateTo, dc.Code)
-			}
+		}
+		for _, dc := range open {
+			out.CanMigrateTo = append(out.CanMigrateTo, dc.Code)
 		}
 		if len(out.CanMigrateTo) == 0 {
 			return nil
@@ -81,13 +79,22 @@ func (s *Service) VMCanMigrate(ctx context.Context, c *Caller, id int64) (*Migra
 	return out, nil
 }
 
-// migrationTargets lists the datacenters datacenter dc's VMs and disks may migrate to.
-func (s *Service) migrationTargets(dc int64) []int64 {
+// migrationTargets returns the datacenters datacenter dc's VMs and disks may migrate to
+// (its can_migrate_to), and those of them open to VMs.
+func (s *Service) migrationTargets(dc int64) (all, open []*Datacenter) {
 	d, err := s.cat.Datacenter(dc)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	return d.CanMigrateTo
+	for _, id := range d.CanMigrateTo {
+		if t, err := s.cat.Datacenter(id); err == nil {
+			all = append(all, t)
+			if t.IaaSClosedFor != "ALL" {
+				open = append(open, t)
+			}
+		}
+	}
+	return all, open
 }
 
 // migrationTarget checks that VM v may migrate now and returns its operation's spec: the
@@ -95,11 +102,8 @@ func (s *Service) migrationTargets(dc int64) []int64 {
 // when it serves that datacenter).
 func (s *Service) migrationTarget(tx store.Tx, c *Caller, v *store.VM) (ops.MigrateSpec, error) {
 	spec := ops.MigrateSpec{From: v.DatacenterID}
-	for _, to := range s.migrationTargets(v.DatacenterID) {
-		if dc, err := s.cat.Datacenter(to); err == nil && dc.IaaSClosedFor != "ALL" {
-			spec.To = to
-			break
-		}
+	if _, open := s.migrationTargets(v.DatacenterID); len(open) > 0 {
+		spec.To = open[0].ID
 	}
 	if spec.To == 0 {
 		return spec, api.Errorf(api.Conflict, api.ObjVM, "vm %d cannot migrate: datacenter %d has no open datacenter to migrate to", v.ID, v.DatacenterID)
@@ -107,10 +111,7 @@ func (s *Service) migrationTarget(tx store.Tx, c *Caller, v *store.VM) (ops.Migr
 	if v.State != api.VMRunning && v.State != api.VMHalted {
 		return spec, api.Errorf(api.Conflict, api.ObjVM, "vm %d is %s: it can migrate when running or halted", v.ID, v.State)
 	}
-	if op, err := pendingMigration(tx, v.ID); err != nil || op != nil {
-		if err == nil {
-			err = api.Errorf(api.Conflict, api.ObjVM, "vm %d is already migrating (operation %d, %s)", v.ID, op.ID, ops.InnerStep(op))
-		}
+	if err := notMigrating(tx, v); err != nil {
 		return spec, err
 	}
 	ifaces, err := tx.IfacesOfVM(v.ID)
@@ -188,45 +189,60 @@ func pendingMigration(tx store.Tx, vmID int64) (*store.Operation, error) {
 	return list[0], nil
 }
 
+// notMigrating checks that VM v has no unfinished migration.
+func notMigrating(tx store.Tx, v *store.VM) error {
+	op, err := pendingMigration(tx, v.ID)
+	if err != nil || op == nil {
+		return err
+	}
+	return api.Errorf(api.Conflict, api.ObjVM, "vm %d is migrating (operation %d, %s): finalize or cancel the migration first", v.ID, op.ID, ops.InnerStep(op))
+}
+
 // VMMigrate starts the migration of a VM to another datacenter (finalize false), or
 // finalizes the one waiting for it.
 func (s *Service) VMMigrate(ctx context.Context, c *Caller, id int64, finalize bool) (*api.Operation, error) {
-	var out api.Operation
-	err := s.write(ctx, func(tx store.Tx) error {
+	vm := func(tx store.Tx) (*store.VM, error) {
 		v, err := tx.VM(c.AccountID, id)
 		if err != nil {
-			return notFound(err, api.ObjVM, id)
+			return nil, notFound(err, api.ObjVM, id)
 		}
-		if finalize {
+		return v, hostUp(tx, v.Host, api.ObjVM, v.ID)
+	}
+	if finalize {
+		var out api.Operation
+		err := s.write(ctx, func(tx store.Tx) error {
+			v, err := vm(tx)
+			if err != nil {
+				return err
+			}
 			op, err := s.finalizeMigration(ctx, tx, v)
 			if err == nil {
 				out = op.Operation
 			}
 			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &out, nil
+	}
+	return s.submitOne(ctx, func(tx store.Tx) (*store.Operation, error) {
+		v, err := vm(tx)
+		if err != nil {
+			return nil, err
 		}
 		spec, err := s.migrationTarget(tx, c, v)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		op, err := s.newOp(c, ops.VMMigrate, spec)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		op.VMID, op.DatacenterID, op.Queue = v.ID, v.DatacenterID, spec.Queue
 		migrationParams(op, spec, ops.MigrateSync)
-		if err := hostUp(tx, v.Host, api.ObjVM, v.ID); err != nil {
-			return err
-		}
-		if err := s.submit(ctx, tx, op); err != nil {
-			return err
-		}
-		out = op.Operation
-		return nil
+		return op, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
 }
 
 func migrationParams(op *store.Operation, spec ops.MigrateSpec, step string) {
@@ -255,9 +271,6 @@ func (s *Service) finalizeMigration(ctx context.Context, tx store.Tx, v *store.V
 	}
 	spec, err := decode[ops.MigrateSpec](op)
 	if err != nil {
-		return nil, err
-	}
-	if err := hostUp(tx, v.Host, api.ObjVM, v.ID); err != nil {
 		return nil, err
 	}
 	if err := hostUp(tx, spec.Host, api.ObjVM, v.ID); err != nil {
@@ -401,66 +414,54 @@ func completeVMMigration(tx store.Tx, op *store.Operation, now timeT) error {
 // can_migrate_to): operation hosting_migration_disk, which copies it to a host of the
 // target datacenter when its own host does not serve it.
 func (s *Service) DiskMigrate(ctx context.Context, c *Caller, id, to int64) (*api.Operation, error) {
-	var out api.Operation
-	err := s.write(ctx, func(tx store.Tx) error {
+	return s.submitOne(ctx, func(tx store.Tx) (*store.Operation, error) {
 		d, err := tx.Disk(c.AccountID, id)
 		if err != nil {
-			return notFound(err, api.ObjDisk, id)
+			return nil, notFound(err, api.ObjDisk, id)
 		}
 		if d.VMID != 0 {
-			return api.Errorf(api.Attached, api.ObjDisk, "disk %d is attached to vm %d: detach it before the migration", d.ID, d.VMID)
+			return nil, api.Errorf(api.Attached, api.ObjDisk, "disk %d is attached to vm %d: detach it before the migration", d.ID, d.VMID)
 		}
 		if d.State != api.StateCreated {
-			return api.Errorf(api.Conflict, api.ObjDisk, "disk %d is %s", d.ID, d.State)
+			return nil, api.Errorf(api.Conflict, api.ObjDisk, "disk %d is %s", d.ID, d.State)
 		}
-		ok := false
-		for _, t := range s.migrationTargets(d.DatacenterID) {
-			ok = ok || t == to
-		}
-		if !ok {
-			return api.Errorf(api.Invalid, api.ObjDisk, "disk %d cannot migrate from datacenter %d to %d (can_migrate_to of datacenter.list)", d.ID, d.DatacenterID, to)
+		all, _ := s.migrationTargets(d.DatacenterID)
+		if !slices.ContainsFunc(all, func(t *Datacenter) bool { return t.ID == to }) {
+			return nil, api.Errorf(api.Invalid, api.ObjDisk, "disk %d cannot migrate from datacenter %d to %d (can_migrate_to of datacenter.list)", d.ID, d.DatacenterID, to)
 		}
 		if err := s.dcOpen(tx, c, to); err != nil {
-			return err
+			return nil, err
 		}
 		if moving, err := diskMoving(tx, d); err != nil || moving {
 			if err == nil {
 				err = api.Errorf(api.Conflict, api.ObjDisk, "disk %d is already moving", d.ID)
 			}
-			return err
+			return nil, err
 		}
 		spec := ops.MigrateSpec{From: d.DatacenterID, To: to}
 		if d.Host != "" {
 			if err := hostUp(tx, d.Host, api.ObjDisk, d.ID); err != nil {
-				return err
+				return nil, err
 			}
 			if spec.Host, err = s.targetHost(tx, d.Host, to, 0, d.Size); err != nil {
-				return err
+				return nil, err
 			}
 			spec.Queue = HostQueue(spec.Host)
 			if err := movable(tx, d, d.Host, spec.Host); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		op, err := s.newOp(c, ops.DiskMigrate, spec)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		op.DiskID, op.DatacenterID = d.ID, d.DatacenterID
 		if spec.Host != "" {
 			op.Queue = spec.Queue
 		}
 		migrationParams(op, spec, ops.MigrateCopy)
-		if err := s.submit(ctx, tx, op); err != nil {
-			return err
-		}
-		out = op.Operation
-		return nil
+		return op, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
 }
 
 // migratingVMs returns which of an account's VMs have an unfinished migration.

@@ -251,6 +251,26 @@ func (s *Service) submit(ctx context.Context, tx store.Tx, op *store.Operation) 
 	return s.enq.Enqueue(ctx, tx, op)
 }
 
+// submitOne runs mk in a write transaction and submits the one operation it makes.
+func (s *Service) submitOne(ctx context.Context, mk func(tx store.Tx) (*store.Operation, error)) (*api.Operation, error) {
+	var out api.Operation
+	err := s.write(ctx, func(tx store.Tx) error {
+		op, err := mk(tx)
+		if err != nil {
+			return err
+		}
+		if err := s.submit(ctx, tx, op); err != nil {
+			return err
+		}
+		out = op.Operation
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // eta is the typical duration of an operation type, in seconds.
 func eta(typ string) int64 {
 	switch typ {

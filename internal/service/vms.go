@@ -334,41 +334,26 @@ func usableDisk(d *store.Disk, dc int64) error {
 
 // vmOp is the common path of calls that queue one operation on an existing VM.
 func (s *Service) vmOp(ctx context.Context, c *Caller, id int64, typ string, spec any, check func(tx store.Tx, v *store.VM) error) (*api.Operation, error) {
-	var out api.Operation
-	err := s.st.Write(ctx, func(tx store.Tx) error {
+	return s.submitOne(ctx, func(tx store.Tx) (*store.Operation, error) {
 		v, err := tx.VM(c.AccountID, id)
 		if err != nil {
-			return notFound(err, api.ObjVM, id)
+			return nil, notFound(err, api.ObjVM, id)
 		}
 		if check != nil {
 			if err := check(tx, v); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		if m, err := pendingMigration(tx, v.ID); err != nil || m != nil {
-			if err == nil { // its operations would wait for the end of the migration
-				err = api.Errorf(api.Conflict, api.ObjVM, "vm %d is migrating (operation %d, %s): finalize the migration first", v.ID, m.ID, ops.InnerStep(m))
-			}
-			return err
+		if err := notMigrating(tx, v); err != nil { // its operations would wait for the migration's end
+			return nil, err
 		}
 		op, err := s.newOp(c, typ, spec)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		op.VMID, op.DatacenterID = v.ID, v.DatacenterID
-		if err := onHost(tx, op, v.Host, api.ObjVM, v.ID); err != nil {
-			return err
-		}
-		if err := s.submit(ctx, tx, op); err != nil {
-			return err
-		}
-		out = op.Operation
-		return nil
+		return op, onHost(tx, op, v.Host, api.ObjVM, v.ID)
 	})
-	if err != nil {
-		return nil, s.internal(err)
-	}
-	return &out, nil
 }
 
 // vmHost chooses the host of a new VM: where its system disk lives when it exists (or is
