@@ -31,7 +31,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/berth-io/berth/bench/internal/proc"
 	"io"
 	"os"
 	"os/exec"
@@ -41,6 +40,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-io/berth/bench/internal/proc"
 	"github.com/berth-io/berth/internal/image"
 )
 
@@ -228,17 +228,4 @@ func sourceRev(ctx context.Context) string {
 		return "the working tree"
 	}
 	return "git " + strings.TrimSpace(string(out))
-}
-
-// loadAvg returns the first three fields of /proc/loadavg.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"path/filepath"
 	"time"
+
+	"github.com/berth-io/berth/bench/internal/proc"
 )
 
 // session is one run of the bench: berthd, its client, and what the runs share.
@@ -52,7 +54,7 @@ type results struct {
 
 // measure runs the warm-up pairs, then the measured pairs, printing each run.
 func (s *session) measure(ctx context.Context) (*results, error) {
-	res := &results{loadBefore: loadAvg()}
+	res := &results{loadBefore: proc.LoadAvg()}
 	fmt.Fprintf(s.out, "load average before: %s\n", res.loadBefore)
 	for i := range s.o.warmup + s.o.runs {
 		warm := i < s.o.warmup
@@ -90,7 +92,7 @@ func (s *session) measure(ctx context.Context) (*results, error) {
 		res.berth = append(res.berth, bs)
 		res.bare = append(res.bare, bb)
 	}
-	res.loadAfter = loadAvg()
+	res.loadAfter = proc.LoadAvg()
 	return res, nil
 }
 

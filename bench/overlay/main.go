@@ -34,6 +34,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-io/berth/bench/internal/proc"
 	"github.com/berth-io/berth/internal/netdev"
 	"github.com/berth-io/berth/internal/netdev/linux"
 )
@@ -114,7 +115,7 @@ func run(ctx context.Context, rounds, seconds, pings int) (err error) {
 	}
 	fmt.Printf("\nthroughput: overlay / underlay = %.0f %% (goal >= %.0f %%: %s)\n", 100*r, 100*goal, verdict)
 	fmt.Printf("latency: overlay - underlay = %+.3f ms per round trip\n", median(over.rttMs)-median(under.rttMs))
-	fmt.Printf("(%d CPUs, shared with whatever else runs: load average %s)\n", cpus(), loadAvg())
+	fmt.Printf("(%d CPUs, shared with whatever else runs: load average %s)\n", cpus(), proc.LoadAvg())
 	return nil
 }
 
@@ -254,16 +255,4 @@ func cpus() int {
 		}
 	}
 	return n
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

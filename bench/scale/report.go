@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/berth-io/berth/bench/internal/proc"
 )
 
 // result is one configuration's measure.
@@ -266,18 +267,5 @@ func report(out io.Writer, o options, setups []setup, rs []result) {
 	for _, s := range sms {
 		fmt.Fprintf(out, "%-32s %-46s %s\n", s.setup.name, cpuPerRound(s.cpuCreate, s.rounds), cpuPerRound(s.cpuDelete, s.rounds))
 	}
-	fmt.Fprintf(out, "(%d CPUs on this machine, shared with whatever else runs: load average now %s)\n", runtime.NumCPU(), loadAvg())
-}
-
-// loadAvg returns the first three fields of /proc/loadavg.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
+	fmt.Fprintf(out, "(%d CPUs on this machine, shared with whatever else runs: load average now %s)\n", runtime.NumCPU(), proc.LoadAvg())
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -161,4 +162,18 @@ func status(cmd *exec.Cmd, err error) string {
 		return err.Error()
 	}
 	return "status 0: stopped by a SIGTERM or SIGINT not sent by the bench?"
+}
+
+// LoadAvg returns the first three fields of /proc/loadavg ("unknown" when unreadable), for
+// the benchmarks' reports: they run beside whatever else the machine does.
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
