@@ -32,19 +32,8 @@ const (
 
 // internalDisk streams one of this host's disks to another host.
 func (d *Daemon) internalDisk(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		http.Error(w, "bad disk id", http.StatusBadRequest)
-		return
-	}
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), hosttoken.Scheme+" ")
+	id, _, ok := d.internalAuth(w, r, "disk")
 	if !ok {
-		http.Error(w, "missing Authorization: "+hosttoken.Scheme+" <token>", http.StatusUnauthorized)
-		return
-	}
-	if _, err := d.checker.Check(strings.TrimSpace(tok), "disk", id); err != nil {
-		d.log.Warn("internal disk refused", "disk", id, "remote", r.RemoteAddr, "err", err)
-		http.Error(w, "disk refused: "+err.Error(), http.StatusUnauthorized)
 		return
 	}
 	mv, ok := d.be.vol.(volume.Mover)

@@ -94,22 +94,32 @@ func (d *Daemon) startInternal(ctx context.Context) error {
 	return nil
 }
 
-// internalConsole serves a VM's console to an API server holding a valid token.
-func (d *Daemon) internalConsole(w http.ResponseWriter, r *http.Request) {
+// internalAuth reads the object id of an internal request and checks its host token for
+// that purpose ("console": a VM id, "disk": a disk id); on a refusal it has answered.
+func (d *Daemon) internalAuth(w http.ResponseWriter, r *http.Request, purpose string) (int64, hosttoken.Claims, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		http.Error(w, "bad vm id", http.StatusBadRequest)
-		return
+		http.Error(w, "bad "+map[string]string{"console": "vm", "disk": "disk"}[purpose]+" id", http.StatusBadRequest)
+		return 0, hosttoken.Claims{}, false
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), hosttoken.Scheme+" ")
 	if !ok {
 		http.Error(w, "missing Authorization: "+hosttoken.Scheme+" <token>", http.StatusUnauthorized)
-		return
+		return 0, hosttoken.Claims{}, false
 	}
-	cl, err := d.checker.Check(strings.TrimSpace(tok), "console", id)
+	cl, err := d.checker.Check(strings.TrimSpace(tok), purpose, id)
 	if err != nil {
-		d.log.Warn("internal console refused", "vm", id, "remote", r.RemoteAddr, "err", err)
-		http.Error(w, "console refused: "+err.Error(), http.StatusUnauthorized)
+		d.log.Warn("internal "+purpose+" refused", "id", id, "remote", r.RemoteAddr, "err", err)
+		http.Error(w, purpose+" refused: "+err.Error(), http.StatusUnauthorized)
+		return 0, hosttoken.Claims{}, false
+	}
+	return id, cl, true
+}
+
+// internalConsole serves a VM's console to an API server holding a valid token.
+func (d *Daemon) internalConsole(w http.ResponseWriter, r *http.Request) {
+	id, cl, ok := d.internalAuth(w, r, "console")
+	if !ok {
 		return
 	}
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "berth-console") {
