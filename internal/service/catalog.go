@@ -122,31 +122,36 @@ func (s *Service) DatacenterInfo(id int64) (api.Datacenter, error) {
 }
 
 func matchDC(d api.Datacenter, filters []api.Filter) bool {
-	for _, f := range filters {
-		var v any
-		switch f.Field {
+	return matchFields(filters, func(field string) (any, bool) {
+		switch field {
 		case "id":
-			v = d.ID
+			return d.ID, true
 		case "dc_code":
-			v = d.Code
+			return d.Code, true
 		case "name":
-			v = d.Name
+			return d.Name, true
 		case "iso":
-			v = d.ISO
+			return d.ISO, true
 		case "country":
-			v = d.Country
+			return d.Country, true
 		case "iaas_opened":
-			v = d.IaaSClosedFor == "NONE" || d.IaaSClosedFor == "NEW"
+			return d.IaaSClosedFor == "NONE" || d.IaaSClosedFor == "NEW", true
 		case "iaas_closed":
-			v = d.IaaSClosedFor == "NEW" || d.IaaSClosedFor == "ALL"
+			return d.IaaSClosedFor == "NEW" || d.IaaSClosedFor == "ALL", true
 		case "paas_opened":
-			v = d.PaaSClosedFor == "NONE" || d.PaaSClosedFor == "NEW"
+			return d.PaaSClosedFor == "NONE" || d.PaaSClosedFor == "NEW", true
 		case "paas_closed":
-			v = d.PaaSClosedFor == "NEW" || d.PaaSClosedFor == "ALL"
-		default:
-			continue
+			return d.PaaSClosedFor == "NEW" || d.PaaSClosedFor == "ALL", true
 		}
-		if !matchValue(v, f) {
+		return nil, false
+	})
+}
+
+// matchFields applies filters in memory to an object whose fields field reads; a filter
+// on a field it does not know is ignored.
+func matchFields(filters []api.Filter, field func(name string) (any, bool)) bool {
+	for _, f := range filters {
+		if v, ok := field(f.Field); ok && !matchValue(v, f) {
 			return false
 		}
 	}

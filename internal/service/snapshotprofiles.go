@@ -64,23 +64,17 @@ func (s *Service) SnapshotProfileList(ctx context.Context, c *Caller, o api.List
 }
 
 func matchProfile(p api.SnapshotProfile, filters []api.Filter) bool {
-	for _, f := range filters {
-		var v any
-		switch f.Field {
+	return matchFields(filters, func(field string) (any, bool) {
+		switch field {
 		case "id":
-			v = p.ID
+			return p.ID, true
 		case "name":
-			v = p.Name
+			return p.Name, true
 		case "kept_total":
-			v = p.KeptTotal
-		default:
-			continue
+			return p.KeptTotal, true
 		}
-		if !matchValue(v, f) {
-			return false
-		}
-	}
-	return true
+		return nil, false
+	})
 }
 
 // SnapshotProfileInfo returns one profile.
