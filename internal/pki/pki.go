@@ -46,11 +46,7 @@ type Pair struct {
 
 // NewCA makes a self-signed ECDSA P-256 certificate authority valid for validity.
 func NewCA(name string, validity time.Duration) (*Pair, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl, err := template(name, validity)
+	tmpl, key, err := template(name, validity)
 	if err != nil {
 		return nil, err
 	}
@@ -67,11 +63,7 @@ func Issue(ca *Pair, name string, names []string, usage Usage, validity time.Dur
 	if ca == nil || !ca.Cert.IsCA {
 		return nil, errors.New("pki: issuing needs a CA")
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl, err := template(name, validity)
+	tmpl, key, err := template(name, validity)
 	if err != nil {
 		return nil, err
 	}
@@ -97,17 +89,23 @@ func Issue(ca *Pair, name string, names []string, usage Usage, validity time.Dur
 	return sign(tmpl, ca.Cert, key, ca.Key)
 }
 
-func template(name string, validity time.Duration) (*x509.Certificate, error) {
+// template returns a new ECDSA P-256 key and the certificate template for name: a random
+// serial, valid from 5 minutes ago (clock skew) for validity.
+func template(name string, validity time.Duration) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	if validity <= 0 {
-		return nil, fmt.Errorf("pki: validity %v is not positive", validity)
+		return nil, nil, fmt.Errorf("pki: validity %v is not positive", validity)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := time.Now()
 	return &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name, Organization: []string{"Berth"}},
-		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(validity)}, nil
+		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(validity)}, key, nil
 }
 
 func sign(tmpl, parent *x509.Certificate, key *ecdsa.PrivateKey, signer crypto.Signer) (*Pair, error) {
