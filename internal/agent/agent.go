@@ -185,6 +185,18 @@ func (a *Agent) ensurePorts(ctx context.Context, v *view) error {
 	return nil
 }
 
+// deletePorts removes the taps of a VM's ifaces.
+func (a *Agent) deletePorts(ctx context.Context, v *view) error {
+	for _, f := range v.ifaces {
+		if p, ok := a.nets.Port(f); ok {
+			if err := a.net.DeletePort(ctx, p); err != nil {
+				return fmt.Errorf("iface %d: %w", f.ID, err)
+			}
+		}
+	}
+	return nil
+}
+
 func (a *Agent) seedNICs(v *view) []SeedNIC {
 	var out []SeedNIC
 	for _, f := range v.ifaces {

@@ -36,12 +36,8 @@ func (a *Agent) migrateVM(ctx context.Context, op *store.Operation) error {
 		if err != nil {
 			return err
 		}
-		for _, f := range v.ifaces {
-			if p, ok := a.nets.Port(f); ok {
-				if err := a.net.DeletePort(ctx, p); err != nil {
-					return err
-				}
-			}
+		if err := a.deletePorts(ctx, v); err != nil {
+			return err
 		}
 		return &ops.Next{Step: ops.MigrateCopy, Queue: spec.Queue}
 	case ops.MigrateCopy:

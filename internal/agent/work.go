@@ -85,12 +85,8 @@ func (a *Agent) vmDelete(ctx context.Context, op *store.Operation) error {
 			return err
 		}
 	}
-	for _, f := range v.ifaces {
-		if p, ok := a.nets.Port(f); ok {
-			if err := a.net.DeletePort(ctx, p); err != nil {
-				return err
-			}
-		}
+	if err := a.deletePorts(ctx, v); err != nil {
+		return err
 	}
 	for _, d := range v.disks {
 		if d.Position == 0 {
