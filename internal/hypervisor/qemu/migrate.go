@@ -565,6 +565,12 @@ func (d *Driver) FinishIncoming(ctx context.Context, id int64) error {
 		if err := c.Cont(ctx); err != nil {
 			return err
 		}
+		// The announce of the incoming migration ran while the guest was still paused
+		// (-S): a virtio-net guest asked to announce itself then may not, and the
+		// network kept sending its frames to the old host. Announce again, running.
+		if err := c.AnnounceSelf(ctx); err != nil {
+			return err
+		}
 		if err := os.Remove(filepath.Join(v.dir, incomingFile)); err != nil {
 			return err
 		}
