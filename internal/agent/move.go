@@ -74,8 +74,11 @@ func (a *Agent) moveVM(ctx context.Context, op *store.Operation) error {
 		// The store records the VM on the target as the finish phase begins (service).
 		return a.rollbackOn(spec, err, ops.LiveFinish, spec.TargetQueue)
 	case ops.LiveFinish:
-		// The target holds the VM now: there is no going back.
-		if err := a.migrator().FinishIncoming(ctx, op.VMID); err != nil {
+		// The target holds the VM now: there is no going back. The source completed its
+		// side, so the incoming migration ends within seconds.
+		fctx, cancel := context.WithTimeout(ctx, migrateTimeout)
+		defer cancel()
+		if err := a.migrator().FinishIncoming(fctx, op.VMID); err != nil {
 			return err
 		}
 		return next(ops.LiveCleanup, spec.SourceQueue, spec)
