@@ -26,6 +26,7 @@ type Driver struct {
 	mu    sync.Mutex
 	vms   map[int64]*VM
 	state simstate.File
+	ticks map[int64]tick // Stats calls per VM (stats.go)
 }
 
 var _ hypervisor.Driver = (*Driver)(nil)
