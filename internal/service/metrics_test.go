@@ -20,16 +20,23 @@ type statsClock struct {
 	t  time.Time
 }
 
-func (c *statsClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *statsClock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *statsClock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // TestMetricQuery collects the fake drivers' counters (which grow by one tick per read)
-// once a minute and checks what hosting.metric.query makes of the samples.
+// once a minute and checks what hosting.metric.query makes of the samples, on SQLite and
+// PostgreSQL.
 func TestMetricQuery(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) { testMetricQuery(t, engine) })
+	}
+}
+
+func testMetricQuery(t *testing.T, engine string) {
 	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
 	clock := &statsClock{t: t0}
 	var acfg agent.Config
-	e := newEnvWith(t, "sqlite", func(c *agent.Config) { c.Now = clock.now; acfg = *c })
+	e := newEnvWith(t, engine, func(c *agent.Config) { c.Now = clock.now; acfg = *c })
 	ag := agent.New(acfg) // the same drivers and store as the env's agent
 	v := e.vm("stats")
 	if len(v.Ifaces) != 1 || v.Ifaces[0].Iface.Type != "public" {

@@ -31,7 +31,7 @@ func TestDiskStats(t *testing.T) {
 	}
 	got := diskStats([]qmp.BlockStat{
 		b("/machine/peripheral/vd1/virtio-backend", "d1", 100),
-		b("/machine/peripheral/seed/virtio-backend", "seed", 5), // the seed: no Berth disk
+		b("/machine/peripheral/seed/virtio-backend", "seed", 5),   // the seed: no Berth disk
 		b("/machine/peripheral/vd12/virtio-backend", "migd12", 7), // the device names the disk
 		b("", "d3", 9),   // no device: the node does
 		b("", "d03", 1),  // not a canonical id
