@@ -126,9 +126,5 @@ func (g *gandi) metricQuery(ctx context.Context, c *service.Caller, p []any) (an
 	if err != nil {
 		return nil, err
 	}
-	out := make([]any, len(series))
-	for i, s := range series {
-		out[i] = metricWire(s)
-	}
-	return out, nil
+	return shapeAll(series, metricWire), nil
 }

@@ -97,24 +97,21 @@ func MetricQueries() []string {
 	return out
 }
 
-// metricFuncs combine the samples of one period.
+// sum adds values up.
+func sum(v []float64) float64 {
+	var t float64
+	for _, x := range v {
+		t += x
+	}
+	return t
+}
+
+// metricFuncs combine the samples of one period (never empty).
 var metricFuncs = map[string]func(v []float64) float64{
-	"sum": func(v []float64) float64 {
-		var t float64
-		for _, x := range v {
-			t += x
-		}
-		return t
-	},
-	"max": func(v []float64) float64 { return slices.Max(v) },
-	"min": func(v []float64) float64 { return slices.Min(v) },
-	"avg": func(v []float64) float64 {
-		var t float64
-		for _, x := range v {
-			t += x
-		}
-		return t / float64(len(v))
-	},
+	"sum": sum,
+	"max": slices.Max[[]float64],
+	"min": slices.Min[[]float64],
+	"avg": func(v []float64) float64 { return sum(v) / float64(len(v)) },
 }
 
 // checkMetricQuery validates q and returns its definition and period.
