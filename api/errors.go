@@ -45,6 +45,8 @@ const (
 	ObjTrial      Object = "trial"
 	// ObjSnapshotProfile is a snapshot profile.
 	ObjSnapshotProfile Object = "snapshot_profile"
+	// ObjMetric is a metric query (hosting.metric.query).
+	ObjMetric Object = "metric"
 )
 
 // Error is the error type every service method returns.

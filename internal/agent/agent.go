@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/berth-io/berth/api"
 	"github.com/berth-io/berth/internal/hypervisor"
@@ -72,6 +73,11 @@ type Agent struct {
 	capMu         sync.Mutex // held from a memory check to the change it allows
 	memMB         int64
 	overheadMB    int64
+
+	stats      statsState // counters of the running VMs (stats.go)
+	storeEvery time.Duration
+	retention  time.Duration
+	now        func() time.Time
 }
 
 // Config wires an agent.
@@ -95,6 +101,13 @@ type Config struct {
 	// memory plus OverheadMB for its QEMU process.
 	MemoryMB   int64
 	OverheadMB int64
+	// StatsStoreEvery is how often CollectStats writes a sample of each VM to the store
+	// (default DefaultStatsStoreEvery); StatsRetention how long samples are kept (default
+	// DefaultStatsRetention).
+	StatsStoreEvery time.Duration
+	StatsRetention  time.Duration
+	// Now is the clock of the samples (default time.Now).
+	Now func() time.Time
 }
 
 // New builds an agent.
@@ -102,8 +115,18 @@ func New(c Config) *Agent {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.StatsStoreEvery <= 0 {
+		c.StatsStoreEvery = DefaultStatsStoreEvery
+	}
+	if c.StatsRetention <= 0 {
+		c.StatsRetention = DefaultStatsRetention
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	return &Agent{st: c.Store, hv: c.HV, vol: c.Volumes, net: c.Net, seed: c.Seeder, kernels: c.Kernels, nets: c.Networks, log: c.Logger,
-		memMB: c.MemoryMB, overheadMB: c.OverheadMB, host: c.Host, fetch: c.Disks, migrationHost: c.MigrationHost}
+		memMB: c.MemoryMB, overheadMB: c.OverheadMB, host: c.Host, fetch: c.Disks, migrationHost: c.MigrationHost,
+		storeEvery: c.StatsStoreEvery, retention: c.StatsRetention, now: c.Now}
 }
 
 // view is what the agent reads of a VM before acting.

@@ -74,6 +74,11 @@ type Config struct {
 	InternalListen   string       `json:"internal_listen"`    // agent: host:port of the internal listener (console proxy)
 	InternalSecret   string       `json:"internal_secret"`    // file holding the secret API servers and agents sign internal tokens with
 	LogLevel         string       `json:"log_level"`
+	// Per-VM counters (CPU, memory, disks, taps) of the VMs a host runs.
+	StatsEvery      Duration `json:"stats_every"`       // how often a host reads them (for /metrics)
+	StatsStoreEvery Duration `json:"stats_store_every"` // how often it writes a sample of each VM to the store (hosting.metric.query)
+	StatsRetention  Duration `json:"stats_retention"`   // how long samples are kept
+	MetricsListen   string   `json:"metrics_listen"`    // agent: host:port of its /metrics ("" = none)
 }
 
 // Duration is a time.Duration written as "90s" in JSON.
@@ -107,23 +112,26 @@ func Default() Config {
 			{ID: 2, Code: "LU-BI1", Name: "Bissen, Luxembourg", Country: "Luxembourg", ISO: "LU", IaaSClosedFor: "NONE",
 				IPv4Pool: "198.51.100.0/24", IPv4Gateway: "198.51.100.1", IPv6Prefix: "2001:db8:1000::/36", CanMigrateTo: []int64{1}},
 		},
-		Rating:         Rating{CPU: 4, RAMGB: 3, DiskGB: 1, SnapshotGB: 1, IPv4: 2, IPv6: 0, Instance: 0},
-		Currency:       "EUR",
-		CreditCents:    1,
-		ReverseDomain:  "berth.invalid",
-		ConsoleURL:     "console.berth.invalid",
-		BillingEvery:   Duration{time.Minute},
-		ReconcileEvery: Duration{5 * time.Second},
-		HeartbeatEvery: Duration{2 * time.Second},
-		HostTimeout:    Duration{15 * time.Second},
-		MaxCores:       4,
-		APIAccess:      "granted",
-		TrialWarning:   Duration{72 * time.Hour},
-		Accel:          "auto",
-		StopTimeout:    Duration{30 * time.Second},
-		HostReserveMB:  1024,
-		NetnsPrefix:    "berth-",
-		LogLevel:       "info",
+		Rating:          Rating{CPU: 4, RAMGB: 3, DiskGB: 1, SnapshotGB: 1, IPv4: 2, IPv6: 0, Instance: 0},
+		Currency:        "EUR",
+		CreditCents:     1,
+		ReverseDomain:   "berth.invalid",
+		ConsoleURL:      "console.berth.invalid",
+		BillingEvery:    Duration{time.Minute},
+		ReconcileEvery:  Duration{5 * time.Second},
+		HeartbeatEvery:  Duration{2 * time.Second},
+		HostTimeout:     Duration{15 * time.Second},
+		MaxCores:        4,
+		APIAccess:       "granted",
+		TrialWarning:    Duration{72 * time.Hour},
+		Accel:           "auto",
+		StopTimeout:     Duration{30 * time.Second},
+		HostReserveMB:   1024,
+		NetnsPrefix:     "berth-",
+		LogLevel:        "info",
+		StatsEvery:      Duration{15 * time.Second},
+		StatsStoreEvery: Duration{time.Minute},
+		StatsRetention:  Duration{48 * time.Hour},
 	}
 }
 
@@ -205,6 +213,14 @@ func (c *Config) Validate() error {
 	if c.InternalListen != "" {
 		if _, err := netip.ParseAddrPort(c.InternalListen); err != nil {
 			return fmt.Errorf("config: internal_listen %q: want ip:port", c.InternalListen)
+		}
+	}
+	if c.StatsEvery.Duration < 100*time.Millisecond || c.StatsStoreEvery.Duration < c.StatsEvery.Duration || c.StatsRetention.Duration < c.StatsStoreEvery.Duration {
+		return fmt.Errorf("config: want 100ms <= stats_every (%s) <= stats_store_every (%s) <= stats_retention (%s)", c.StatsEvery, c.StatsStoreEvery, c.StatsRetention)
+	}
+	if c.MetricsListen != "" {
+		if _, err := netip.ParseAddrPort(c.MetricsListen); err != nil && !strings.HasPrefix(c.MetricsListen, ":") {
+			return fmt.Errorf("config: metrics_listen %q: want host:port", c.MetricsListen)
 		}
 	}
 	if c.MaxCores < 1 || c.MaxCores > 64 {

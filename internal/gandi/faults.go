@@ -15,6 +15,7 @@ var objectCodes = map[api.Object]int{
 	api.ObjVM: 301, api.ObjIface: 302, api.ObjIP: 303, api.ObjDisk: 304, api.ObjVLAN: 305,
 	api.ObjSSHKey: 306, api.ObjImage: 307, api.ObjDatacenter: 308, api.ObjOperation: 309,
 	api.ObjAPIKey: 310, api.ObjCoupon: 311, api.ObjTrial: 312, api.ObjSnapshotProfile: 313,
+	api.ObjMetric: 314,
 }
 
 // cause is the last two digits of a faultCode and its name.

@@ -142,6 +142,7 @@ func (g *gandi) methods() map[string]xmlrpc.Method {
 	}
 	m["hosting.snapshotprofile.list"] = g.call(api.ObjSnapshotProfile, g.snapshotProfileList)
 	m["hosting.snapshotprofile.info"] = g.call(api.ObjSnapshotProfile, g.snapshotProfileInfo)
+	m["hosting.metric.query"] = g.call(api.ObjMetric, g.metricQuery)
 	g.accessMethods(m)
 	return m
 }

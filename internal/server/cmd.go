@@ -37,7 +37,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // configFlags registers the flags shared by every command that opens the data directory.
 func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 	var file, data, backend, images, listen, db, netns, apiAccess string
-	var simLatency, heartbeat, hostTimeout time.Duration
+	var simLatency, heartbeat, hostTimeout, statsEvery, statsStore time.Duration
 	f := cmd.Flags()
 	f.StringVar(&file, "config", "", "JSON configuration file")
 	f.StringVar(&data, "data", "", "data directory (database, disks, VM state)")
@@ -50,6 +50,8 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 	f.DurationVar(&simLatency, "sim-latency", 0, "time each fake driver call takes (sim backend)")
 	f.DurationVar(&heartbeat, "heartbeat", 0, "how often a host says it is alive (default 2s)")
 	f.DurationVar(&hostTimeout, "host-timeout", 0, "silence after which a host is marked down (default 15s)")
+	f.DurationVar(&statsEvery, "stats-every", 0, "how often a host reads its VMs' counters for /metrics (default 15s)")
+	f.DurationVar(&statsStore, "stats-store-every", 0, "how often a host stores a sample of each VM for hosting.metric.query (default 1m)")
 	return func() (config.Config, error) {
 		c := config.Default()
 		if file != "" {
@@ -62,7 +64,8 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 				*dst = v
 			}
 		}
-		for dst, v := range map[*time.Duration]time.Duration{&c.SimLatency.Duration: simLatency, &c.HeartbeatEvery.Duration: heartbeat, &c.HostTimeout.Duration: hostTimeout} {
+		for dst, v := range map[*time.Duration]time.Duration{&c.SimLatency.Duration: simLatency, &c.HeartbeatEvery.Duration: heartbeat, &c.HostTimeout.Duration: hostTimeout,
+			&c.StatsEvery.Duration: statsEvery, &c.StatsStoreEvery.Duration: statsStore} {
 			if v > 0 {
 				*dst = v
 			}
@@ -137,7 +140,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 }
 
 func agentCmd(stdout io.Writer) *cobra.Command {
-	var host, dc, vtep, underlay, internal string
+	var host, dc, vtep, underlay, internal, metricsListen string
 	var tlsOpt TLSOptions
 	cmd := &cobra.Command{Use: "agent", Short: "Run a hypervisor host: its own operations queue and its VMs (scale-out, with --db)"}
 	load := configFlags(cmd)
@@ -147,12 +150,13 @@ func agentCmd(stdout io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&vtep, "vtep-addr", "", "underlay IPv4 address of this host's VXLAN tunnels (joins the datacenter's networks across hosts)")
 	cmd.Flags().StringVar(&underlay, "underlay-netns", "", "network namespace of the underlay (default: the host's)")
 	cmd.Flags().StringVar(&internal, "internal-listen", "", "ip:port of the internal listener API servers reach this host on (console)")
+	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", "host:port where this host serves /metrics (its VMs' counters); default none")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := load()
 		if err != nil {
 			return err
 		}
-		for dst, v := range map[*string]string{&cfg.VTEPAddr: vtep, &cfg.UnderlayNetns: underlay, &cfg.InternalListen: internal} {
+		for dst, v := range map[*string]string{&cfg.VTEPAddr: vtep, &cfg.UnderlayNetns: underlay, &cfg.InternalListen: internal, &cfg.MetricsListen: metricsListen} {
 			if v != "" {
 				*dst = v
 			}

@@ -22,7 +22,9 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics(svc *service.Service) *metrics {
+// newMetrics builds the registry of an API server; vms is the collector of the VMs this
+// process runs (the all-in-one host), or nil.
+func newMetrics(svc *service.Service, vms prometheus.Collector) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "berth_api_requests_total",
 		Help: "API requests by transport (xmlrpc, rest), method (XML-RPC method or REST route) and outcome (ok, or the error class)."},
@@ -32,6 +34,9 @@ func newMetrics(svc *service.Service) *metrics {
 		[]string{"transport", "method"})
 	m.reg.MustRegister(m.requests, m.duration, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&storeCollector{svc: svc})
+	if vms != nil {
+		m.reg.MustRegister(vms)
+	}
 	auth := func(name, help string, v func(service.AuthStats) uint64) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(v(svc.AuthStats())) }))

@@ -78,8 +78,9 @@ type Daemon struct {
 	cancel      context.CancelFunc
 	done        chan struct{}
 
-	metrics *metrics      // /metrics (metrics.go)
-	certs   *pki.Reloader // the API's certificate; nil for plain HTTP
+	metrics     *metrics      // /metrics (metrics.go)
+	metricsHTTP *http.Server  // an agent's /metrics listener (vmmetrics.go)
+	certs       *pki.Reloader // the API's certificate; nil for plain HTTP
 }
 
 // openStore opens the store of a configuration.
@@ -167,7 +168,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		}
 		d.agent = agent.New(agent.Config{Store: d.st, HV: d.be.hv, Volumes: d.be.vol, Net: d.be.net, Seeder: d.be.seeder,
 			Kernels: d.be.boot(cat), Networks: d.nets, Logger: log, Disks: diskFetcher{d}, Host: opt.Host, MemoryMB: d.be.memMB, OverheadMB: d.be.overheadMB,
-			MigrationHost: migrationHost(cfg)})
+			MigrationHost: migrationHost(cfg), StatsStoreEvery: cfg.StatsStoreEvery.Duration, StatsRetention: cfg.StatsRetention.Duration})
 		exec = d.agent
 		queues = []string{service.HostQueue(opt.Host), service.ControlQueue}
 		own = queues[:1]
@@ -200,7 +201,7 @@ func (d *Daemon) Service() *service.Service { return d.svc }
 
 // Handler is the HTTP handler of the API.
 func (d *Daemon) Handler() http.Handler {
-	d.metrics = newMetrics(d.svc)
+	d.metrics = newMetrics(d.svc, d.vmMetrics())
 	srv := xmlrpc.NewServer(xmlrpc.Options{MapError: gandi.Fault, Logger: d.log, Observe: d.metrics.observeXMLRPC})
 	gandi.Register(srv, d.svc)
 	mux := http.NewServeMux()
@@ -236,6 +237,10 @@ func (d *Daemon) Start(ctx context.Context) (string, error) {
 		}
 		go d.every(ctx, d.cfg.HeartbeatEvery.Duration, "heartbeat", func(ctx context.Context) error { return d.svc.Heartbeat(ctx, d.opt.Host) })
 		go d.every(ctx, d.cfg.ReconcileEvery.Duration, "reconcile", d.reconcile)
+		go d.every(ctx, d.cfg.StatsEvery.Duration, "vm stats", d.agent.CollectStats)
+		if err := d.startAgentMetrics(ctx); err != nil {
+			return "", fmt.Errorf("metrics listener: %w", err)
+		}
 	}
 	if err := d.eng.Start(ctx); err != nil {
 		return "", err
@@ -309,6 +314,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	}
 	if d.internal != nil {
 		d.internal.Close()
+	}
+	if d.metricsHTTP != nil {
+		d.metricsHTTP.Close()
 	}
 	err := d.eng.Stop(ctx)
 	if d.cancel != nil {

@@ -36,6 +36,16 @@ func TestMultihostMove(t *testing.T) {
 		t.Fatalf("vms on hosts %s, %s, %s: want three hosts", a.host, b.host, c.host)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			for _, h := range m.c.State.Hosts {
+				b, _ := os.ReadFile(filepath.Join(h.Data, "berthd.log"))
+				t.Logf("%s's log (tail):\n%s", h.Name, lastLines(string(b), 30))
+			}
+			for _, g := range vms {
+				b, _ := os.ReadFile(filepath.Join(g.dir(), "console.log"))
+				t.Logf("%s's console on %s (tail):\n%s", g.hostname, g.host, lastLines(string(b), 15))
+			}
+		}
 		for _, g := range vms {
 			m.api.Call("hosting.vm.stop", key, g.id) // the delete waits for it (same VM)
 			if op, err := m.api.Call("hosting.vm.delete", key, g.id); err == nil {
@@ -104,6 +114,7 @@ func TestMultihostMove(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.moved(t, b.host)
+		a.notBooted(t)
 		if _, err := os.Stat(filepath.Join(m.c.State.Hosts[hostIndex(from)].Data, "vms", fmt.Sprint(a.id))); err == nil {
 			t.Errorf("the old host %s still has the vm's run directory", from)
 		}
@@ -189,6 +200,7 @@ func TestMultihostMove(t *testing.T) {
 			t.Fatalf("move after its source agent was killed: %v %v", done["step"], done["last_error"])
 		}
 		c.moved(t, a.host)
+		c.notBooted(t)
 		if !c.pings(t, b.ip4) {
 			t.Errorf("%s cannot ping mvb after the move", c.hostname)
 		}
@@ -221,6 +233,7 @@ func TestMultihostMove(t *testing.T) {
 				t.Fatalf("%s is on %q after the drain (%v)", g.hostname, now, err)
 			}
 			g.moved(t, now)
+			g.notBooted(t)
 		}
 		if !a.pings(t, c.ip4) {
 			t.Errorf("mva cannot ping mvc after the drain")
@@ -262,6 +275,20 @@ func (g *mvm) moved(t *testing.T, host string) {
 	}
 	if got := g.value(t, "HN", "echo HN=$(hostname)"); got != g.hostname {
 		t.Errorf("console of %s on %s answers %q", g.hostname, host, got)
+	}
+}
+
+// notBooted checks that the guest did not boot on its host: it came by a live migration.
+func (g *mvm) notBooted(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(g.dir(), "console.log"))
+	if err != nil || strings.Contains(string(b), "BERTH-BOOTED") {
+		head := string(b)
+		if len(head) > 3000 {
+			head = head[:3000]
+		}
+		t.Errorf("%s booted on %s instead of arriving there running (%v); uptime %s; console log:\n%s", g.hostname, g.host, err,
+			g.value(t, "UP", "echo UP=$(cut -d' ' -f1 /proc/uptime)"), head)
 	}
 }
 

@@ -305,6 +305,12 @@ func idMethods(a, b *tenant, dc, src int64) map[string][]probe {
 		"operation.delete":   {{[]any{a.ops[0]}, nfOperation}},
 		"operation.relaunch": {{[]any{a.ops[0]}, nfOperation}},
 		"berth.key.revoke":   {{[]any{a.apiKey}, nfAPIKey}},
+
+		"hosting.metric.query": {
+			{[]any{map[string]any{"query": "vif.bytes.all", "resource_type": "vm", "resource_id": []any{a.vm}}}, nfVM},
+			{[]any{map[string]any{"query": "vbd.bytes.all", "resource_id": []any{b.vm, a.vm},
+				"sampler": map[string]any{"unit": "hours", "value": 1, "function": "max"}}}, nfVM},
+		},
 	}
 }
 

@@ -31,6 +31,7 @@ type Driver struct {
 	// OnMigrate, when set, runs in Migrate as the RAM copy would, before the switchover
 	// (tests hold a migration there).
 	OnMigrate func(id int64)
+	ticks     map[int64]tick // Stats calls per VM (stats.go)
 }
 
 var _ hypervisor.Driver = (*Driver)(nil)

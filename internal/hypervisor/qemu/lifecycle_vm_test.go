@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/berth-io/berth/internal/hypervisor"
+	"github.com/berth-io/berth/internal/netdev"
+	"github.com/berth-io/berth/internal/netdev/linux"
 	"github.com/berth-io/berth/internal/seed"
 )
 
@@ -274,6 +276,25 @@ func TestVMLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("stats", func(t *testing.T) {
+		// The boot read the root disk and the pings went through bt1; data disk 7 and the
+		// seed are not Berth disks of the VM now.
+		st, err := d.Stats(ctxFor(t, 10*time.Second), id)
+		if err != nil {
+			t.Fatalf("Stats: %v", err)
+		}
+		if st.CPU <= 0 || st.RSSBytes < 16<<20 || st.MemoryBytes != 256<<20 {
+			t.Errorf("Stats: cpu %s, rss %d, memory %d; want cpu > 0, rss >= 16 MiB, memory 256 MiB", st.CPU, st.RSSBytes, st.MemoryBytes)
+		}
+		if len(st.Disks) != 1 || st.Disks[0].ID != 1 || st.Disks[0].ReadBytes == 0 || st.Disks[0].Reads == 0 {
+			t.Errorf("Stats disks: %+v, want disk 1 with reads", st.Disks)
+		}
+		ports, err := linux.New().PortStats(ctxFor(t, 5*time.Second), []netdev.Port{{IfaceID: 1, Namespace: ns, Tap: "bt1"}, {IfaceID: 9, Namespace: ns, Tap: "bt9"}})
+		if p, ok := ports[1]; err != nil || len(ports) != 1 || !ok || p.RxBytes == 0 || p.TxBytes == 0 || p.RxPackets == 0 {
+			t.Errorf("PortStats of bt1 (and a missing bt9): %+v, %v; want bt1 with traffic both ways", ports, err)
+		}
+	})
+
 	// A restarted berthd: a new driver on the same run directory adopts the VM.
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
@@ -309,6 +330,9 @@ func TestVMLifecycle(t *testing.T) {
 	}
 	if err := d2.Stop(ctxFor(t, 5*time.Second), id); err != nil {
 		t.Errorf("Stop of a halted vm: %v", err)
+	}
+	if _, err := d2.Stats(ctxFor(t, 5*time.Second), id); !errors.Is(err, hypervisor.ErrNotRunning) {
+		t.Errorf("Stats of a halted vm: %v, want ErrNotRunning", err)
 	}
 	if err := d2.SetMemory(ctxFor(t, 5*time.Second), id, 512); !errors.Is(err, hypervisor.ErrNotRunning) {
 		t.Errorf("SetMemory on a halted vm: %v, want ErrNotRunning", err)

@@ -13,6 +13,7 @@ type Driver struct {
 	mu       sync.Mutex
 	networks map[string]netdev.Network
 	ports    map[int64]netdev.Port
+	ticks    map[int64]uint64 // PortStats calls per port (stats.go)
 }
 
 var _ netdev.Driver = (*Driver)(nil)
@@ -62,5 +63,6 @@ func (d *Driver) DeletePort(_ context.Context, p netdev.Port) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.ports, p.IfaceID)
+	delete(d.ticks, p.IfaceID)
 	return nil
 }
