@@ -68,6 +68,9 @@ func TestMoveVMLive(t *testing.T) {
 	if _, err := e.svc.VMMove(e.ctx, id, ""); !api.IsCode(err, api.Conflict) {
 		t.Errorf("a second move: %v", err)
 	}
+	if err := e.svc.OperationCancel(e.ctx, e.c, op.ID); !api.IsCode(err, api.Conflict) || !strings.Contains(err.Error(), "only the operator") {
+		t.Errorf("the owner's operation.cancel of the move: %v", err)
+	}
 	close(release)
 	done := e.wait(op, api.StepDone)
 	if done.Type != ops.VMMove || done.Source != "berthd admin" || done.VMID != id {

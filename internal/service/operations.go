@@ -65,6 +65,9 @@ func (s *Service) OperationCancel(ctx context.Context, c *Caller, id int64) erro
 		if err != nil {
 			return notFound(err, api.ObjOperation, id)
 		}
+		if op.Type == ops.VMMove { // or an owner could keep a host from draining
+			return api.Errorf(api.Conflict, api.ObjOperation, "operation %d moves the vm to another host for the operator: only the operator can stop it", id)
+		}
 		// A migration waiting for its finalize has done nothing to the VM: it can go too.
 		parked := op.Type == ops.VMMigrate && op.Step == api.StepRun && ops.InnerStep(op) == ops.MigrateWaitFinalize
 		if op.Step != api.StepBill && op.Step != api.StepWait && !parked {
