@@ -30,9 +30,9 @@ type AuditEntry struct {
 	Object     string          `json:"object"`     // kind:id of what it touched, "" if unknown
 	Params     json.RawMessage `json:"params"`     // secrets masked
 	ClientAddr string          `json:"client_addr"`
-	Result     string          `json:"result"`            // ok, or the fault's code (not_found, ...)
-	Message    string          `json:"message,omitempty"` // the fault's message
-	Operations []int64         `json:"operations"`        // the operations it started
+	Result     string          `json:"result"`     // ok, or the fault's code (not_found, ...)
+	Message    string          `json:"message"`    // the fault's message
+	Operations []int64         `json:"operations"` // the operations it started
 }
 
 // AuditQuery selects audit entries, newest first.

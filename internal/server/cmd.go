@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/berth-io/berth/internal/config"
 	"github.com/berth-io/berth/internal/service"
@@ -50,6 +51,7 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 	f.DurationVar(&simLatency, "sim-latency", 0, "time each fake driver call takes (sim backend)")
 	f.DurationVar(&heartbeat, "heartbeat", 0, "how often a host says it is alive (default 2s)")
 	f.DurationVar(&hostTimeout, "host-timeout", 0, "silence after which a host is marked down (default 15s)")
+	f.VisitAll(func(fl *pflag.Flag) { fl.Annotations = map[string][]string{configFlag: nil} }) // not in the audit log
 	return func() (config.Config, error) {
 		c := config.Default()
 		if file != "" {
@@ -217,7 +219,7 @@ func adminCmd(stdout io.Writer) *cobra.Command {
 	var noAPI bool
 	create.Flags().BoolVar(&noAPI, "no-api-access", false, "create the account without API access (grant it later: account api enable)")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withDaemon(cmd.Context(), loadC, RoleAdmin, func(ctx context.Context, dm *Daemon) error {
+		return withDaemon(adminAudit(cmd, nil), loadC, RoleAdmin, func(ctx context.Context, dm *Daemon) error {
 			svc := dm.svc
 			if handle == "" {
 				return errors.New("--handle is required")
@@ -241,7 +243,7 @@ func adminCmd(stdout io.Writer) *cobra.Command {
 	credit.Flags().Int64Var(&credits, "credits", 0, "credits to add")
 	credit.Flags().Int64Var(&cents, "prepaid-cents", 0, "prepaid money to add, in cents")
 	credit.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withDaemon(cmd.Context(), loadK, RoleAdmin, func(ctx context.Context, dm *Daemon) error {
+		return withDaemon(adminAudit(cmd, nil), loadK, RoleAdmin, func(ctx context.Context, dm *Daemon) error {
 			svc := dm.svc
 			if handle == "" {
 				return errors.New("--handle is required")
@@ -255,7 +257,7 @@ func adminCmd(stdout io.Writer) *cobra.Command {
 		})
 	}
 	account.AddCommand(create, credit, apiAccessCmd(stdout), adminKeyCmd(stdout))
-	admin.AddCommand(couponCmd(stdout), trialCmd(stdout))
+	admin.AddCommand(couponCmd(stdout), trialCmd(stdout), auditCmd(stdout))
 	return admin
 }
 
@@ -273,7 +275,7 @@ func imageCmd(stdout io.Writer) *cobra.Command {
 	f.StringVar(&kernel, "kernel", "grub", "kernel the image boots with: grub (its own bootloader) or a kernel of disk.list_kernels")
 	f.StringVar(&cmdline, "cmdline", "", "kernel command line, for a direct kernel boot")
 	imp.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withDaemon(cmd.Context(), load, RoleAdmin, func(ctx context.Context, d *Daemon) error {
+		return withDaemon(adminAudit(cmd, nil), load, RoleAdmin, func(ctx context.Context, d *Daemon) error {
 			if file == "" || label == "" || dc == "" {
 				return errors.New("--file, --label and --datacenter are required")
 			}
@@ -317,7 +319,9 @@ func withDaemon(ctx context.Context, load func() (config.Config, error), role Ro
 		return err
 	}
 	defer d.st.Close()
-	return fn(ctx, d)
+	err = fn(ctx, d)
+	d.svc.AuditEnd(ctx, err) // an admin command that changes something is recorded
+	return err
 }
 
 // tuneGC trades memory for CPU: a control plane's live heap is small (tens of MB with

@@ -55,6 +55,17 @@ func WithAudit(ctx context.Context, spec AuditSpec) context.Context {
 	return context.WithValue(ctx, auditKey{}, c)
 }
 
+// SetAuditParams replaces the parameters of the call in ctx (masked), for a transport that
+// reads them after it authenticated the call.
+func SetAuditParams(ctx context.Context, params any) {
+	if a := auditOf(ctx); a != nil {
+		m := MaskSecrets(params)
+		a.mu.Lock()
+		a.e.Params = m
+		a.mu.Unlock()
+	}
+}
+
 func auditOf(ctx context.Context) *AuditCall {
 	c, _ := ctx.Value(auditKey{}).(*AuditCall)
 	return c
@@ -208,10 +219,14 @@ func (s *Service) AuditEnd(ctx context.Context, callErr error) {
 	e.Result, e.Message = api.AuditOK, ""
 	if callErr != nil {
 		ae := api.AsError(callErr)
-		if ae == nil {
-			ae = api.Errorf(api.Internal, api.ObjUnknown, "internal error")
+		switch {
+		case ae != nil:
+			e.Result, e.Message = auditCodes[ae.Code], ae.Message
+		case e.Transport == api.TransportAdmin: // the operator's own command said why
+			e.Result, e.Message = "error", truncate(callErr.Error(), 500)
+		default: // internal details go to the log, not to the account's log
+			e.Result, e.Message = auditCodes[api.Internal], "internal error"
 		}
-		e.Result, e.Message = auditCodes[ae.Code], ae.Message
 	}
 	if e.Operations == nil {
 		e.Operations = []int64{}
