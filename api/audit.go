@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -44,4 +45,22 @@ type AuditQuery struct {
 	Until     time.Time // zero: no bound
 	Limit     int64     // 0: DefaultPerPage; at most MaxPerPage
 	BeforeID  int64     // only entries older than this id (paging); 0: from the newest
+}
+
+// ParseAuditTime reads a bound of an audit query as the command lines take it: an RFC 3339
+// time, a date, or a duration before now ("24h"); "" is no bound.
+func ParseAuditTime(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time, a date or a duration", s)
 }

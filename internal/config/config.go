@@ -73,6 +73,7 @@ type Config struct {
 	VXLANPort        int          `json:"vxlan_port"`         // UDP port of the tunnels (default 4789)
 	InternalListen   string       `json:"internal_listen"`    // agent: host:port of the internal listener (console proxy)
 	InternalSecret   string       `json:"internal_secret"`    // file holding the secret API servers and agents sign internal tokens with
+	AuditRetention   Duration     `json:"audit_retention"`    // how long audit log entries are kept ("2160h": 90 days)
 	LogLevel         string       `json:"log_level"`
 }
 
@@ -119,6 +120,7 @@ func Default() Config {
 		MaxCores:       4,
 		APIAccess:      "granted",
 		TrialWarning:   Duration{72 * time.Hour},
+		AuditRetention: Duration{90 * 24 * time.Hour},
 		Accel:          "auto",
 		StopTimeout:    Duration{30 * time.Second},
 		HostReserveMB:  1024,
@@ -206,6 +208,9 @@ func (c *Config) Validate() error {
 		if _, err := netip.ParseAddrPort(c.InternalListen); err != nil {
 			return fmt.Errorf("config: internal_listen %q: want ip:port", c.InternalListen)
 		}
+	}
+	if c.AuditRetention.Duration < time.Hour {
+		return fmt.Errorf("config: audit_retention %s is under 1h", c.AuditRetention)
 	}
 	if c.MaxCores < 1 || c.MaxCores > 64 {
 		return fmt.Errorf("config: max_cores %d is not between 1 and 64", c.MaxCores)

@@ -62,10 +62,10 @@ func auditCmd(stdout io.Writer) *cobra.Command {
 		Example: "  berthd admin audit list --account alice --object vm:12 --since 24h\n  berthd admin audit list --method vm.delete --json"},
 		func(ctx context.Context, svc *service.Service, _ []string) error {
 			var err error
-			if q.Since, err = parseWhen(since, time.Now()); err != nil {
+			if q.Since, err = api.ParseAuditTime(since, time.Now()); err != nil {
 				return fmt.Errorf("--since: %w", err)
 			}
-			if q.Until, err = parseWhen(until, time.Now()); err != nil {
+			if q.Until, err = api.ParseAuditTime(until, time.Now()); err != nil {
 				return fmt.Errorf("--until: %w", err)
 			}
 			list, err := svc.AuditAll(ctx, handle, q)
@@ -91,23 +91,6 @@ func auditCmd(stdout io.Writer) *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	grp.AddCommand(list)
 	return grp
-}
-
-// parseWhen reads a time: RFC 3339, a date, or a duration before now ("" is no time).
-func parseWhen(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time, a date or a duration", s)
 }
 
 func printAudit(w io.Writer, list []api.AuditEntry) error {
