@@ -25,11 +25,16 @@ const DefaultAuditRetention = 90 * 24 * time.Hour
 
 // AuditCall is the audit record of one mutating call under way.
 type AuditCall struct {
-	mu      sync.Mutex
-	e       api.AuditEntry // who and what; ID once a transaction of the call committed it
-	staged  int64          // the entry's id in the transaction under way
-	pending []int64        // operations submitted in the transaction under way
-	done    bool
+	mu   sync.Mutex
+	e    api.AuditEntry // who and what; ID once a transaction of the call committed it
+	done bool
+
+	// What the write transaction under way adds: it stands only if the transaction commits.
+	inTx    bool
+	staged  int64   // the entry's id
+	pending []int64 // operations submitted
+	account int64   // the account it acts on
+	object  string  // the object it touches
 }
 
 // AuditSpec is what a transport knows of a call before it runs.
@@ -106,11 +111,15 @@ func auditTouch(ctx context.Context, account int64, object string) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.e.AccountID == 0 {
-		a.e.AccountID = account
+	acct, obj := &a.e.AccountID, &a.e.Object
+	if a.inTx { // an object made in a transaction that rolls back never existed
+		acct, obj = &a.account, &a.object
 	}
-	if a.e.Object == "" {
-		a.e.Object = object
+	if a.e.AccountID == 0 && *acct == 0 {
+		*acct = account
+	}
+	if a.e.Object == "" && *obj == "" {
+		*obj = object
 	}
 }
 
@@ -143,6 +152,12 @@ func (a *AuditCall) record(tx store.Tx, now time.Time) error {
 	e := a.e
 	e.Operations = append(append([]int64{}, a.e.Operations...), a.pending...)
 	e.Result, e.Message = api.AuditOK, ""
+	if e.AccountID == 0 {
+		e.AccountID = a.account
+	}
+	if e.Object == "" {
+		e.Object = a.object
+	}
 	if e.ID != 0 {
 		return tx.UpdateAudit(&e)
 	}
@@ -154,6 +169,13 @@ func (a *AuditCall) record(tx store.Tx, now time.Time) error {
 	return nil
 }
 
+// begin starts a write transaction of the call (or its retry).
+func (a *AuditCall) begin() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.inTx, a.staged, a.pending, a.account, a.object = true, 0, nil, 0, ""
+}
+
 // settle ends a write transaction of the call: what it recorded stands if it committed.
 func (a *AuditCall) settle(committed bool) {
 	a.mu.Lock()
@@ -162,9 +184,15 @@ func (a *AuditCall) settle(committed bool) {
 		if a.e.ID == 0 {
 			a.e.ID = a.staged
 		}
+		if a.e.AccountID == 0 {
+			a.e.AccountID = a.account
+		}
+		if a.e.Object == "" {
+			a.e.Object = a.object
+		}
 		a.e.Operations = append(a.e.Operations, a.pending...)
 	}
-	a.staged, a.pending = 0, nil
+	a.inTx, a.staged, a.pending, a.account, a.object = false, 0, nil, 0, ""
 }
 
 // auditedStore is the service's store: each write transaction of a call that carries an
@@ -180,7 +208,7 @@ func (st auditedStore) Write(ctx context.Context, fn func(store.Tx) error) error
 		return st.Store.Write(ctx, fn)
 	}
 	err := st.Store.Write(ctx, func(tx store.Tx) error {
-		a.settle(false) // a retried transaction starts again
+		a.begin()
 		if err := fn(tx); err != nil {
 			return err
 		}
