@@ -25,11 +25,7 @@ func (g *gandi) keyList(ctx context.Context, c *service.Caller, _ []any) (any, e
 	if err != nil {
 		return nil, err
 	}
-	out := make([]any, len(keys))
-	for i, k := range keys {
-		out[i] = apiKeyWire(k)
-	}
-	return out, nil
+	return shapeAll(keys, apiKeyWire), nil
 }
 
 func (g *gandi) keyCreate(ctx context.Context, c *service.Caller, p []any) (any, error) {
@@ -75,11 +71,7 @@ func (g *gandi) trialList(ctx context.Context, c *service.Caller, _ []any) (any,
 	if err != nil {
 		return nil, err
 	}
-	out := make([]any, len(list))
-	for i, tr := range list {
-		out[i] = trialWire(tr)
-	}
-	return out, nil
+	return shapeAll(list, trialWire), nil
 }
 
 func apiKeyWire(k api.APIKey) wire {

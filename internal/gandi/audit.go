@@ -95,11 +95,7 @@ func (g *gandi) auditList(ctx context.Context, c *service.Caller, p []any) (any,
 	if err != nil {
 		return nil, err
 	}
-	out := make([]any, len(list))
-	for i, e := range list {
-		out[i] = auditWire(e)
-	}
-	return out, nil
+	return shapeAll(list, auditWire), nil
 }
 
 // memberTime reads an optional dateTime member, or an RFC 3339 string.

@@ -28,12 +28,17 @@ func list[T, S any](obj api.Object, fn func(context.Context, *service.Caller, ap
 		if err != nil {
 			return nil, err
 		}
-		out := make([]any, len(items))
-		for i, x := range items {
-			out[i] = shape(x)
-		}
-		return out, nil
+		return shapeAll(items, shape), nil
 	}
+}
+
+// shapeAll is the wire array of items, each shaped.
+func shapeAll[T, S any](items []T, shape func(T) S) []any {
+	out := make([]any, len(items))
+	for i, x := range items {
+		out[i] = shape(x)
+	}
+	return out
 }
 
 // count is the shape of every *.count method.
