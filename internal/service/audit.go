@@ -364,7 +364,11 @@ var secretNames = map[string]bool{
 // Masked is what a secret parameter becomes in the audit log.
 const Masked = "***"
 
-const maxAuditString = 256
+// Bounds of what an entry keeps of a call's parameters: a call cannot bloat the log.
+const (
+	maxAuditString = 256
+	maxAuditParams = 16 << 10
+)
 
 // MaskSecrets returns v as JSON with every secret member (by name, at any depth) replaced
 // by Masked and long strings shortened. Empty secrets stay empty, so the log tells a
@@ -382,6 +386,9 @@ func MaskSecrets(v any) json.RawMessage {
 		return json.RawMessage(`{"unrecorded":"parameters not encodable"}`)
 	}
 	out, _ := json.Marshal(mask(generic))
+	if len(out) > maxAuditParams {
+		return json.RawMessage(fmt.Sprintf(`{"unrecorded":"parameters too large (%d bytes once masked)"}`, len(out)))
+	}
 	return out
 }
 

@@ -196,6 +196,7 @@ func TestMaskSecrets(t *testing.T) {
 		{map[string]any{"value": "ssh-ed25519 AAAA", "code": "BERTH-1", "token": []any{"t"}, "apikey": "k"}, `{"apikey":"***","code":"***","token":"***","value":"***"}`},
 		{map[string]any{"note": strings.Repeat("a", 300)}, `{"note":"` + strings.Repeat("a", 256) + `… (300 bytes)"}`},
 		{func() {}, `{"unrecorded":"parameters not encodable"}`},
+		{make([]int, 10000), `{"unrecorded":"parameters too large (20001 bytes once masked)"}`},
 	} {
 		if got := string(service.MaskSecrets(c.in)); got != c.want {
 			t.Errorf("MaskSecrets(%v) = %s, want %s", c.in, got, c.want)
