@@ -66,11 +66,12 @@ type Agent struct {
 	nets    Networks
 	log     *slog.Logger
 
-	fetch      DiskFetcher
-	host       string
-	capMu      sync.Mutex // held from a memory check to the change it allows
-	memMB      int64
-	overheadMB int64
+	fetch         DiskFetcher
+	host          string
+	migrationHost string
+	capMu         sync.Mutex // held from a memory check to the change it allows
+	memMB         int64
+	overheadMB    int64
 }
 
 // Config wires an agent.
@@ -87,6 +88,9 @@ type Config struct {
 	Host string
 	// Disks fetches disks from the other hosts (nil: disks do not move between hosts).
 	Disks DiskFetcher
+	// MigrationHost is the address other hosts reach this one at for live migrations
+	// (QEMU's migration stream and NBD exports): the host of the internal listener.
+	MigrationHost string
 	// MemoryMB is the host memory VMs may use (0: no limit); each running VM counts its
 	// memory plus OverheadMB for its QEMU process.
 	MemoryMB   int64
@@ -99,7 +103,7 @@ func New(c Config) *Agent {
 		c.Logger = slog.Default()
 	}
 	return &Agent{st: c.Store, hv: c.HV, vol: c.Volumes, net: c.Net, seed: c.Seeder, kernels: c.Kernels, nets: c.Networks, log: c.Logger,
-		memMB: c.MemoryMB, overheadMB: c.OverheadMB, host: c.Host, fetch: c.Disks}
+		memMB: c.MemoryMB, overheadMB: c.OverheadMB, host: c.Host, fetch: c.Disks, migrationHost: c.MigrationHost}
 }
 
 // view is what the agent reads of a VM before acting.
@@ -290,6 +294,8 @@ func (a *Agent) Execute(ctx context.Context, op *store.Operation) error {
 		return a.migrateVM(ctx, op)
 	case ops.DiskMigrate:
 		return a.migrateDisk(ctx, op)
+	case ops.VMMove:
+		return a.moveVM(ctx, op)
 	case ops.VMDelete:
 		return a.vmDelete(ctx, op)
 	case ops.DiskCreate:

@@ -49,7 +49,7 @@ func (a *Agent) pullDisk(ctx context.Context, d *store.Disk) error {
 // SweepMoved deletes this host's copies of the disks the store says live on another host
 // now (an attach moved them, and the new copy was verified before the store changed), and
 // copies an attach received here but that failed (the store still names the old host);
-// never a disk with an unfinished operation.
+// never a disk with an unfinished operation, or whose VM has one.
 // Image disks (every host keeps its own copy) are never touched.
 func (a *Agent) SweepMoved(ctx context.Context) error {
 	mv, ok := a.vol.(volume.Mover)
@@ -83,8 +83,14 @@ func (a *Agent) SweepMoved(ctx context.Context) error {
 		for _, op := range pending {
 			busy[op.DiskID] = true
 		}
+		// Nor a disk of a VM with an operation in flight: a VM moving here has its disks
+		// here before the store records them here.
+		busyVMs, err := tx.BusyVMs()
+		if err != nil {
+			return err
+		}
 		for _, d := range disks {
-			if d.AccountID != 0 && d.Host != "" && d.Host != a.host && !busy[d.ID] {
+			if d.AccountID != 0 && d.Host != "" && d.Host != a.host && !busy[d.ID] && !busyVMs[d.VMID] {
 				gone = append(gone, d.ID)
 			}
 		}

@@ -225,22 +225,26 @@ func (c *Cluster) startAPI() error {
 
 // Account creates an account with plenty of credits and returns its API key.
 func (c *Cluster) Account(ctx context.Context, handle string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	out, err := c.Admin(ctx, "account", "create", "--handle", handle, "--credits", "100000000")
+	return strings.TrimSpace(out), err
+}
+
+// Admin runs `berthd admin ARGS` on the cluster's database and returns what it printed.
+func (c *Cluster) Admin(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	data := filepath.Join(c.cfg.Dir, "admin")
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return "", err
 	}
-	args := append([]string{"admin", "account", "create", "--handle", handle, "--credits", "100000000"}, c.common(data)...)
-	out, err := exec.CommandContext(ctx, c.cfg.Bin, args...).Output()
+	var stderr strings.Builder
+	cmd := exec.CommandContext(ctx, c.cfg.Bin, append(append([]string{"admin"}, args...), c.common(data)...)...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return "", fmt.Errorf("cluster: create account: %v: %s", err, ee.Stderr)
-		}
-		return "", fmt.Errorf("cluster: create account: %w", err)
+		return string(out), fmt.Errorf("cluster: berthd admin %s: %v: %s", strings.Join(args, " "), err, stderr.String())
 	}
-	return strings.TrimSpace(string(out)), nil
+	return string(out), nil
 }
 
 // startPG starts a throwaway PostgreSQL with the project's script.

@@ -1,6 +1,9 @@
 package ops
 
-import "github.com/berth-io/berth/internal/seed"
+import (
+	"github.com/berth-io/berth/internal/hypervisor"
+	"github.com/berth-io/berth/internal/seed"
+)
 
 // Operation types (gandi-api.md §4.5).
 const (
@@ -28,7 +31,58 @@ const (
 	// Gandi's migrations between datacenters (hosting.vm.migrate, hosting.disk.migrate).
 	VMMigrate   = "hosting_migration_vm"
 	DiskMigrate = "hosting_migration_disk"
+	// A move of a VM to another host of its datacenter, live (running) or cold (halted):
+	// an operator's operation (host drain), which Gandi never exposed.
+	VMMove = "vm_move"
 )
+
+// The phases (inner_step) of vm_move. Live: LiveLayout (source: read the device model
+// and the disks' backing), LivePrepare (target: images, taps, seed, a paused QEMU
+// waiting for the migration, NBD exports), LiveSync (source: mirror the disks until in
+// sync), LiveSwitchover (source: RAM, then the switchover), LiveFinish (target: the guest
+// runs; the VM and its disks are recorded on the target as this phase begins),
+// LiveCleanup (source: the old QEMU, taps, seed and disk files go). A failure or a cancel
+// before the switchover goes LiveRollback (source: cancel, the guest runs on) then
+// LiveRollbackTarget (target: everything prepared goes) and ends in ERROR. Cold: MoveCopy
+// (target: the disks are copied over the internal channel; recorded on the target as
+// LiveCleanup begins), then LiveCleanup.
+const (
+	LiveLayout         = "layout"
+	LivePrepare        = "prepare"
+	LiveSync           = "wait_sync"
+	LiveSwitchover     = "switchover"
+	LiveFinish         = "finish"
+	LiveCleanup        = "cleanup"
+	LiveRollback       = "rollback"
+	LiveRollbackTarget = "rollback_target"
+	MoveCopy           = "copy"
+)
+
+// ParamCancel, set in a running vm_move's params, asks it to stop before its switchover.
+const ParamCancel = "cancel_requested"
+
+// MoveSpec is the spec of vm_move.
+type MoveSpec struct {
+	Source      string `json:"source"`
+	Target      string `json:"target"`
+	Cold        bool   `json:"cold,omitempty"`
+	SourceQueue string `json:"source_queue"`
+	TargetQueue string `json:"target_queue"`
+	// Filled by the phases: the source's device model, how each disk is copied, where
+	// the target listens, and why a rollback runs.
+	Layout   *hypervisor.Layout   `json:"layout,omitempty"`
+	Disks    []MoveDisk           `json:"disks,omitempty"`
+	Incoming *hypervisor.Incoming `json:"incoming,omitempty"`
+	Failure  string               `json:"failure,omitempty"`
+}
+
+// MoveDisk is how one disk of a moving VM reaches the target: an overlay on the same
+// image (Backing, mirrored "top") or an empty image of its size ("full").
+type MoveDisk struct {
+	ID      int64 `json:"id"`
+	SizeMB  int64 `json:"size"`
+	Backing int64 `json:"backing,omitempty"`
+}
 
 // The phases (inner_step) of a VM's migration between datacenters. The first call of
 // vm.migrate makes an operation that prepares the target (MigrateSync) and ends DONE; its
@@ -126,7 +180,7 @@ type CreditSpec struct {
 // failure undid nothing.
 func Relaunchable(typ string) bool {
 	switch typ {
-	case VMCreate, DiskCreate, IfaceCreate, VLANCreate, AccountCredit:
+	case VMCreate, DiskCreate, IfaceCreate, VLANCreate, AccountCredit, VMMove:
 		return false
 	}
 	return true

@@ -207,7 +207,7 @@ func adminCmd(stdout io.Writer) *cobra.Command {
 	account := &cobra.Command{Use: "account", Short: "Create accounts and add credits"}
 	hosts := hostCmd(stdout)
 	hosts.AddCommand(hostCertCmd(stdout))
-	admin.AddCommand(account, imageCmd(stdout), clusterCmd(stdout), hosts, tlsCmd(stdout), caCmd(stdout))
+	admin.AddCommand(account, imageCmd(stdout), clusterCmd(stdout), hosts, vmMoveCmd(stdout), tlsCmd(stdout), caCmd(stdout))
 
 	var handle, fullname string
 	var credits, cents int64

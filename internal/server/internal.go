@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-io/berth/internal/config"
 	"github.com/berth-io/berth/internal/hosttoken"
 	"github.com/berth-io/berth/internal/service"
 	"github.com/berth-io/berth/internal/store"
@@ -92,6 +93,16 @@ func (d *Daemon) startInternal(ctx context.Context) error {
 	}()
 	d.log.Info("internal listener", "url", d.internalURL)
 	return nil
+}
+
+// migrationHost is the address the other hosts send this host's live migrations to: the
+// internal listener's, or the VTEP's when it listens on every address.
+func migrationHost(cfg config.Config) string {
+	host, _, err := net.SplitHostPort(cfg.InternalListen)
+	if ip := net.ParseIP(host); err != nil || host == "" || (ip != nil && ip.IsUnspecified()) {
+		return cfg.VTEPAddr
+	}
+	return host
 }
 
 // internalAuth reads the object id of an internal request and checks its host token for

@@ -166,7 +166,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			d.nets.overlay = &overlay{local: cfg.VTEPAddr, underlay: cfg.UnderlayNetns, port: cfg.VXLANPort}
 		}
 		d.agent = agent.New(agent.Config{Store: d.st, HV: d.be.hv, Volumes: d.be.vol, Net: d.be.net, Seeder: d.be.seeder,
-			Kernels: d.be.boot(cat), Networks: d.nets, Logger: log, Disks: diskFetcher{d}, Host: opt.Host, MemoryMB: d.be.memMB, OverheadMB: d.be.overheadMB})
+			Kernels: d.be.boot(cat), Networks: d.nets, Logger: log, Disks: diskFetcher{d}, Host: opt.Host, MemoryMB: d.be.memMB, OverheadMB: d.be.overheadMB,
+			MigrationHost: migrationHost(cfg)})
 		exec = d.agent
 		queues = []string{service.HostQueue(opt.Host), service.ControlQueue}
 		own = queues[:1]

@@ -83,6 +83,12 @@ func (s *Service) Begin(tx store.Tx, op *store.Operation) error {
 			return api.Errorf(api.Conflict, api.ObjVM, "vm %d is no longer in datacenter %d", v.ID, spec.From)
 		}
 		return nil
+	case ops.VMMove:
+		v, err := vm()
+		if err != nil {
+			return err
+		}
+		return beginMove(tx, op, v)
 	case ops.DiskMigrate:
 		d, err := disk(op.DiskID)
 		if err != nil {
@@ -417,6 +423,8 @@ func (s *Service) Complete(tx store.Tx, op *store.Operation) error {
 		a.PrepaidCents -= spec.Cents
 		a.CreditsMilli += spec.Credits * 1000
 		return tx.UpdateAccount(a)
+	case ops.VMMove:
+		return nil // recorded on its target at the switchover (advanceMove)
 	}
 	return fmt.Errorf("unknown operation type %q", op.Type)
 }

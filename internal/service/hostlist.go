@@ -20,6 +20,7 @@ type HostInfo struct {
 	DiskMB       int64
 	DiskFreeMB   int64 // disk not taken by its disks (images aside)
 	Heartbeat    time.Time
+	Draining     bool // takes no new VM; its VMs move away
 }
 
 // HostList returns every host with its state, VMs and free capacity, by name.
@@ -47,7 +48,7 @@ func (s *Service) HostList(ctx context.Context) ([]HostInfo, error) {
 			out = append(out, HostInfo{
 				Name: h.Name, DatacenterID: h.DatacenterID, State: h.State, VMs: count[h.Name],
 				MemoryMB: h.MemoryMB, MemFreeMB: h.MemoryMB - l[0], DiskMB: h.DiskMB, DiskFreeMB: h.DiskMB - l[1],
-				Heartbeat: h.Heartbeat,
+				Heartbeat: h.Heartbeat, Draining: h.Draining,
 			})
 		}
 		return nil

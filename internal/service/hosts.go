@@ -85,13 +85,23 @@ func strs(list []string) []any {
 
 // place chooses the host of a new VM or disk in a datacenter.
 func (s *Service) place(tx store.Tx, dc, memMB, diskMB int64) (string, error) {
-	hosts, err := tx.Hosts()
+	snap, err := hostSnapshot(tx, dc)
 	if err != nil {
 		return "", err
 	}
+	return choose(snap, placement.Request{DatacenterID: dc, MemoryMB: memMB, DiskMB: diskMB})
+}
+
+// hostSnapshot is placement's view of the hosts: free memory and disk, and whether each
+// takes new VMs (up, and not draining). The all-in-one host serves datacenter dc.
+func hostSnapshot(tx store.Tx, dc int64) ([]placement.Host, error) {
+	hosts, err := tx.Hosts()
+	if err != nil {
+		return nil, err
+	}
 	load, err := tx.HostLoad()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	var snap []placement.Host
 	for _, h := range hosts {
@@ -100,12 +110,17 @@ func (s *Service) place(tx store.Tx, dc, memMB, diskMB int64) (string, error) {
 			hdc = dc // the all-in-one host serves every datacenter
 		}
 		l := load[h.Name]
-		snap = append(snap, placement.Host{Name: h.Name, DatacenterID: hdc, Up: h.State == store.HostUp,
+		snap = append(snap, placement.Host{Name: h.Name, DatacenterID: hdc, Up: h.State == store.HostUp && !h.Draining,
 			MemFreeMB: h.MemoryMB - l[0], DiskFreeMB: h.DiskMB - l[1]})
 	}
-	name, err := placement.Choose(snap, placement.Request{DatacenterID: dc, MemoryMB: memMB, DiskMB: diskMB})
+	return snap, nil
+}
+
+// choose runs placement, with its refusal as a fault.
+func choose(snap []placement.Host, r placement.Request) (string, error) {
+	name, err := placement.Choose(snap, r)
 	if errors.Is(err, placement.ErrNoHost) {
-		return "", api.Errorf(api.Unavailable, api.ObjDatacenter, "no host of datacenter %d has room for %d MB of memory and %d MB of disk", dc, memMB, diskMB)
+		return "", api.Errorf(api.Unavailable, api.ObjDatacenter, "no host of datacenter %d has room for %d MB of memory and %d MB of disk", r.DatacenterID, r.MemoryMB, r.DiskMB)
 	}
 	return name, err
 }

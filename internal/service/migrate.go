@@ -168,7 +168,7 @@ func (s *Service) targetHost(tx store.Tx, from string, to, memMB, diskMB int64) 
 			return "", err
 		}
 		for _, h := range hosts {
-			if h.Name == from && h.State == store.HostUp && (h.DatacenterID == 0 || h.DatacenterID == to) {
+			if h.Name == from && h.State == store.HostUp && !h.Draining && (h.DatacenterID == 0 || h.DatacenterID == to) {
 				return from, nil
 			}
 		}
@@ -176,11 +176,16 @@ func (s *Service) targetHost(tx store.Tx, from string, to, memMB, diskMB int64) 
 	return s.place(tx, to, memMB, diskMB)
 }
 
-// pendingMigration returns the unfinished hosting_migration_vm operation of a VM, or nil.
+// movingTypes are the operations during which a VM is migrating (is_migrating): Gandi's
+// migration between datacenters and an operator's move between hosts.
+var movingTypes = []any{ops.VMMigrate, ops.VMMove}
+
+// pendingMigration returns the unfinished hosting_migration_vm or vm_move operation of a
+// VM, or nil.
 func pendingMigration(tx store.Tx, vmID int64) (*store.Operation, error) {
 	list, err := tx.Operations(store.Query{Scope: store.AllAccounts, Filters: []api.Filter{
 		{Field: "vm_id", Values: []any{vmID}},
-		{Field: "type", Values: []any{ops.VMMigrate}},
+		{Field: "type", Op: api.OpIn, Values: movingTypes},
 		{Field: "step", Op: api.OpIn, Values: []any{api.StepBill, api.StepWait, api.StepRun}},
 	}})
 	if err != nil || len(list) == 0 {
@@ -194,6 +199,9 @@ func notMigrating(tx store.Tx, v *store.VM) error {
 	op, err := pendingMigration(tx, v.ID)
 	if err != nil || op == nil {
 		return err
+	}
+	if op.Type == ops.VMMove {
+		return api.Errorf(api.Conflict, api.ObjVM, "vm %d is moving to another host (operation %d, %s): try again when it ends", v.ID, op.ID, ops.InnerStep(op))
 	}
 	return api.Errorf(api.Conflict, api.ObjVM, "vm %d is migrating (operation %d, %s): finalize or cancel the migration first", v.ID, op.ID, ops.InnerStep(op))
 }
@@ -308,8 +316,12 @@ func (s *Service) completeMigrationSync(tx store.Tx, op *store.Operation) error 
 }
 
 // Advance implements ops.Advancer: before a migrated VM starts on its target, the VM, its
-// disks and ifaces move to the target datacenter and host, in one transaction.
+// disks and ifaces move to the target datacenter and host, in one transaction; a VM
+// moved to another host is recorded there at its switchover (advanceMove).
 func (s *Service) Advance(tx store.Tx, op *store.Operation, n *ops.Next) error {
+	if op.Type == ops.VMMove {
+		return s.advanceMove(tx, op, n)
+	}
 	if op.Type != ops.VMMigrate || n.Step != ops.MigrateStart {
 		return nil
 	}
@@ -467,7 +479,7 @@ func (s *Service) DiskMigrate(ctx context.Context, c *Caller, id, to int64) (*ap
 // migratingVMs returns which of an account's VMs have an unfinished migration.
 func migratingVMs(tx store.Tx, account int64) (map[int64]bool, error) {
 	list, err := tx.Operations(store.Query{Scope: account, Filters: []api.Filter{
-		{Field: "type", Values: []any{ops.VMMigrate}},
+		{Field: "type", Op: api.OpIn, Values: movingTypes},
 		{Field: "step", Op: api.OpIn, Values: []any{api.StepBill, api.StepWait, api.StepRun}},
 	}})
 	out := map[int64]bool{}

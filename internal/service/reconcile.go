@@ -43,8 +43,14 @@ func (s *Service) Unknown(ctx context.Context, host string, ids []int64) ([]int6
 	var out []int64
 	err := s.read(ctx, func(tx store.Tx) error {
 		states, err := tx.VMStates(host)
+		if err != nil {
+			return err
+		}
+		// A VM with an operation in flight is no orphan wherever it runs: the target of
+		// a move holds its QEMU before the store records the VM there.
+		busy, err := tx.BusyVMs()
 		for _, id := range ids {
-			if _, ok := states[id]; !ok {
+			if _, ok := states[id]; !ok && !busy[id] {
 				out = append(out, id)
 			}
 		}

@@ -33,6 +33,25 @@ type env struct {
 	c   *service.Caller
 	img int64 // image disk id
 	ctx context.Context
+	// hosts are the fake drivers of every host, "local" (e.hv, e.vol) and the extra ones
+	// of newEnvHosts (datacenter 1), each with its own agent working its own queue.
+	hosts map[string]*hostEnv
+}
+
+type hostEnv struct {
+	hv  *hvfake.Driver
+	vol *volfake.Driver
+}
+
+// byQueue routes each operation phase to the agent of the host whose queue it runs on,
+// as River does across processes.
+type byQueue map[string]*agent.Agent
+
+func (b byQueue) Execute(ctx context.Context, op *store.Operation) error {
+	if a, ok := b[op.Queue]; ok {
+		return a.Execute(ctx, op)
+	}
+	return b[service.HostQueue("local")].Execute(ctx, op)
 }
 
 type nets struct{}
@@ -47,7 +66,12 @@ func newEnv(t *testing.T) *env { return newEnvOn(t, "sqlite") }
 
 func newEnvOn(t *testing.T, engine string) *env { return newEnvWith(t, engine, func(*agent.Config) {}) }
 
-func newEnvWith(t *testing.T, engine string, tune func(*agent.Config)) *env {
+// newEnvHosts is newEnv with more hosts, of datacenter 1, registered after the image.
+func newEnvHosts(t *testing.T, names ...string) *env {
+	return newEnvWith(t, "sqlite", func(*agent.Config) {}, names...)
+}
+
+func newEnvWith(t *testing.T, engine string, tune func(*agent.Config), extra ...string) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var st store.Store
@@ -73,22 +97,33 @@ func newEnvWith(t *testing.T, engine string, tune func(*agent.Config)) *env {
 		},
 	}
 	svc := service.New(st, cat, service.Config{MaxCores: 4}, nil)
-	e := &env{t: t, svc: svc, hv: hvfake.New(), vol: volfake.New(0), ctx: ctx}
-	acfg := agent.Config{Store: st, HV: e.hv, Volumes: e.vol, Net: netfake.New(), Networks: nets{}, Host: "local",
-		Kernels: func(name, cmdline string) hypervisor.Boot {
-			k, _ := cat.Kernel(name)
-			return hypervisor.Boot{Kernel: k.Kernel, Cmdline: cmdline}
-		}}
-	tune(&acfg)
-	ag := agent.New(acfg)
+	e := &env{t: t, svc: svc, hv: hvfake.New(), vol: volfake.New(0), ctx: ctx, hosts: map[string]*hostEnv{}}
+	router := byQueue{}
+	queues := []string{service.ControlQueue}
+	for _, name := range append([]string{"local"}, extra...) {
+		h := &hostEnv{hv: e.hv, vol: e.vol}
+		if name != "local" {
+			h = &hostEnv{hv: hvfake.New(), vol: volfake.New(0)}
+		}
+		e.hosts[name] = h
+		acfg := agent.Config{Store: st, HV: h.hv, Volumes: h.vol, Net: netfake.New(), Networks: nets{}, Host: name,
+			MigrationHost: "127.0.0.1",
+			Kernels: func(name, cmdline string) hypervisor.Boot {
+				k, _ := cat.Kernel(name)
+				return hypervisor.Boot{Kernel: k.Kernel, Cmdline: cmdline}
+			}}
+		tune(&acfg)
+		router[service.HostQueue(name)] = agent.New(acfg)
+		queues = append(queues, service.HostQueue(name))
+	}
 	if err := svc.RegisterHost(ctx, store.Host{Name: "local", MemoryMB: 1 << 20, DiskMB: 1 << 30}); err != nil {
 		t.Fatal(err)
 	}
-	eng, err := ops.New(ctx, st, svc, ops.Config{Queues: []string{service.HostQueue("local"), service.ControlQueue}, SnoozeWait: 10 * time.Millisecond})
+	eng, err := ops.New(ctx, st, svc, ops.Config{Queues: queues, SnoozeWait: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.SetEngine(eng, ag)
+	svc.SetEngine(eng, router)
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -100,11 +135,23 @@ func newEnvWith(t *testing.T, engine string, tune func(*agent.Config)) *env {
 		st.Close()
 	})
 	im, err := svc.RegisterImage(ctx, service.ImageSpec{Label: "Tiny", DatacenterID: 1, KernelVersion: "k1", Cmdline: "root=/dev/vda console=ttyS0", SizeMB: 3072},
-		func(id int64) (int64, error) { return e.vol.Import(ctx, id, "/img") })
+		func(id int64) (int64, error) {
+			for _, h := range e.hosts { // every host keeps its copy of the images
+				if _, err := h.vol.Import(ctx, id, "/img"); err != nil {
+					return 0, err
+				}
+			}
+			return e.vol.Import(ctx, id, "/img")
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.img = im.DiskID
+	for _, name := range extra {
+		if err := svc.RegisterHost(ctx, store.Host{Name: name, DatacenterID: 1, MemoryMB: 1 << 20, DiskMB: 1 << 30}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	a, _, err := svc.CreateAccount(ctx, "alice", "", 1000)
 	if err != nil {
 		t.Fatal(err)

@@ -232,6 +232,9 @@ type Host struct {
 	Started      time.Time
 	VTEPAddr     string // underlay address of its VXLAN tunnels, "" without an overlay
 	InternalURL  string // its internal listener (console, disk copies), "" without one
+	// Draining: the host takes no new VM while its VMs move away (maintenance). A new
+	// registration of its agent (SaveHost) keeps it.
+	Draining bool
 }
 
 // Host states.
@@ -242,8 +245,10 @@ const (
 
 // HostStore reads and writes hosts (every Tx is one).
 type HostStore interface {
-	// SaveHost inserts or replaces a host.
+	// SaveHost inserts or replaces a host; an existing host keeps its Draining.
 	SaveHost(h *Host) error
+	// SetDraining sets a host's Draining; it reports false when there is no such host.
+	SetDraining(name string, on bool) (bool, error)
 	Hosts() ([]*Host, error)
 	// Heartbeat records that a host is alive at t; it reports false when the host is not
 	// registered.

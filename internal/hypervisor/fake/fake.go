@@ -19,6 +19,8 @@ type VM struct {
 	Spec    hypervisor.Spec
 	Running bool
 	Boots   int
+	// Migration is the state of a live migration of the VM ("" for none).
+	Migration string `json:",omitempty"`
 }
 
 // Driver is the fake hypervisor.
@@ -26,6 +28,9 @@ type Driver struct {
 	mu    sync.Mutex
 	vms   map[int64]*VM
 	state simstate.File
+	// OnMigrate, when set, runs in Migrate as the RAM copy would, before the switchover
+	// (tests hold a migration there).
+	OnMigrate func(id int64)
 }
 
 var _ hypervisor.Driver = (*Driver)(nil)

@@ -28,6 +28,10 @@ var _ hypervisor.Migrator = (*Driver)(nil)
 const (
 	// incomingFile holds the hypervisor.Incoming of a prepared target.
 	incomingFile = "incoming.json"
+	// outgoingFile holds the hypervisor.Incoming a source's migration was started to:
+	// query-migrate alone cannot tell it, as a QEMU that came by a migration reports
+	// that incoming one as "completed".
+	outgoingFile = "outgoing.json"
 	// migNodePrefix names the source's NBD client nodes and mirror jobs.
 	migNodePrefix = "mig-"
 	// DefaultMaxBandwidth replaces QEMU's 128 MiB/s default migration bandwidth.
@@ -270,6 +274,13 @@ func readIncoming(dir string) (hypervisor.Incoming, error) {
 	return in, json.Unmarshal(b, &in)
 }
 
+// outgoing reports whether the VM of run directory dir has a migration to in started.
+func outgoing(dir string, in hypervisor.Incoming) bool {
+	b, err := os.ReadFile(filepath.Join(dir, outgoingFile))
+	var was hypervisor.Incoming
+	return err == nil && json.Unmarshal(b, &was) == nil && was == in
+}
+
 func writeJSON(path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -397,15 +408,19 @@ func dropMirrors(ctx context.Context, c *qmp.Client, force bool) error {
 // Migrate implements hypervisor.Migrator. Called again after an interruption, it
 // follows the migration under way instead of starting another.
 func (d *Driver) Migrate(ctx context.Context, id int64, in hypervisor.Incoming, opts hypervisor.MigrateOptions) error {
-	return d.live(ctx, id, "migrate", func(ctx context.Context, _ *vm, c *qmp.Client) error {
+	return d.live(ctx, id, "migrate", func(ctx context.Context, v *vm, c *qmp.Client) error {
 		mi, err := c.QueryMigrate(ctx)
 		if err != nil {
 			return err
 		}
-		switch mi.Status {
-		case "completed":
+		ours := outgoing(v.dir, in)
+		switch {
+		case mi.Status == "completed" && ours:
 			return dropMirrors(ctx, c, true)
-		case "none", "failed", "cancelled":
+		case !ours || mi.Status == "none" || mi.Status == "failed" || mi.Status == "cancelled":
+			if err := writeJSON(filepath.Join(v.dir, outgoingFile), in); err != nil {
+				return err
+			}
 			if err := d.startMigration(ctx, c, in, opts); err != nil {
 				return err
 			}
@@ -481,8 +496,10 @@ func (d *Driver) startMigration(ctx context.Context, c *qmp.Client, in hyperviso
 
 // CancelOutgoing implements hypervisor.Migrator.
 func (d *Driver) CancelOutgoing(ctx context.Context, id int64) error {
-	return d.live(ctx, id, "cancel the migration of", func(ctx context.Context, _ *vm, c *qmp.Client) error {
-		for {
+	return d.live(ctx, id, "cancel the migration of", func(ctx context.Context, v *vm, c *qmp.Client) error {
+		_, err := os.Stat(filepath.Join(v.dir, outgoingFile))
+		started := err == nil
+		for started {
 			mi, err := c.QueryMigrate(ctx)
 			if err != nil {
 				return err
@@ -505,6 +522,9 @@ func (d *Driver) CancelOutgoing(ctx context.Context, id int64) error {
 			}
 		}
 		if err := dropMirrors(ctx, c, true); err != nil {
+			return err
+		}
+		if err := os.Remove(filepath.Join(v.dir, outgoingFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		st, err := c.Status(ctx)
@@ -563,6 +583,12 @@ func (d *Driver) FinishIncoming(ctx context.Context, id int64) error {
 			return err
 		}
 		if err := c.Cont(ctx); err != nil {
+			return err
+		}
+		// The announce of the incoming migration ran while the guest was still paused
+		// (-S): a virtio-net guest asked to announce itself then may not, and the
+		// network kept sending its frames to the old host. Announce again, running.
+		if err := c.AnnounceSelf(ctx); err != nil {
 			return err
 		}
 		if err := os.Remove(filepath.Join(v.dir, incomingFile)); err != nil {

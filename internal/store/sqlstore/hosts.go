@@ -16,7 +16,7 @@ func (t *txn) SaveHost(h *store.Host) error {
 }
 
 func (t *txn) Hosts() ([]*store.Host, error) {
-	rows, err := t.query(`SELECT name, datacenter_id, memory_mb, disk_mb, state, heartbeat_at, started_at, vtep_addr, internal_url FROM hosts ORDER BY name`)
+	rows, err := t.query(`SELECT name, datacenter_id, memory_mb, disk_mb, state, heartbeat_at, started_at, vtep_addr, internal_url, draining FROM hosts ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -24,12 +24,21 @@ func (t *txn) Hosts() ([]*store.Host, error) {
 	var out []*store.Host
 	for rows.Next() {
 		h := &store.Host{}
-		if err := rows.Scan(&h.Name, &h.DatacenterID, &h.MemoryMB, &h.DiskMB, &h.State, unixTime{&h.Heartbeat}, unixTime{&h.Started}, &h.VTEPAddr, &h.InternalURL); err != nil {
+		if err := rows.Scan(&h.Name, &h.DatacenterID, &h.MemoryMB, &h.DiskMB, &h.State, unixTime{&h.Heartbeat}, unixTime{&h.Started}, &h.VTEPAddr, &h.InternalURL, boolInt{&h.Draining}); err != nil {
 			return nil, err
 		}
 		out = append(out, h)
 	}
 	return out, rows.Err()
+}
+
+func (t *txn) SetDraining(name string, on bool) (bool, error) {
+	res, err := t.exec(`UPDATE hosts SET draining = $2 WHERE name = $1`, name, b2i(on))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
 }
 
 func (t *txn) Heartbeat(name string, at time.Time) (bool, error) {

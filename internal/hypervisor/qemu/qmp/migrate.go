@@ -47,6 +47,13 @@ func (c *Client) MigrateContinue(ctx context.Context, state string) error {
 	return c.Execute(ctx, "migrate-continue", map[string]any{"state": state}, nil)
 }
 
+// AnnounceSelf makes QEMU announce the guest's MACs again (announce-self: RARP, or a
+// gratuitous ARP asked of the guest by virtio-net), so that bridges and VXLAN forwarding
+// tables point at the host the guest now runs on.
+func (c *Client) AnnounceSelf(ctx context.Context) error {
+	return c.Execute(ctx, "announce-self", map[string]any{"initial": 50, "max": 550, "rounds": 5, "step": 100}, nil)
+}
+
 // MigrationInfo is the reply of query-migrate (the fields Berth reads).
 type MigrationInfo struct {
 	// Status is "", "none", "setup", "active", "pre-switchover", "device", "completed",
