@@ -123,7 +123,9 @@ func auditTouch(ctx context.Context, account int64, object string) {
 	}
 }
 
-// auditOp records an operation the call submitted in tx's transaction.
+// auditOp records an operation the call submitted in tx's transaction, and the object it
+// touches when the call named none (what a creation made). It never names the account: an
+// operator's command (a host drain) may start operations of several accounts.
 func auditOp(ctx context.Context, op *store.Operation) {
 	a := auditOf(ctx)
 	if a == nil {
@@ -137,11 +139,11 @@ func auditOp(ctx context.Context, op *store.Operation) {
 		id   int64
 	}{{api.ObjVM, op.VMID}, {api.ObjDisk, op.DiskID}, {api.ObjIface, op.IfaceID}, {api.ObjVLAN, op.VLANID}, {api.ObjIP, op.IPID}} {
 		if o.id != 0 {
-			auditTouch(ctx, op.AccountID, AuditObject(o.kind, o.id))
+			auditTouch(ctx, 0, AuditObject(o.kind, o.id))
 			return
 		}
 	}
-	auditTouch(ctx, op.AccountID, AuditObject(api.ObjAccount, op.AccountID)) // credits bought
+	auditTouch(ctx, 0, AuditObject(api.ObjAccount, op.AccountID)) // credits bought
 }
 
 // record writes the call's entry in tx, after the transaction's own work: the first
