@@ -265,7 +265,7 @@ func (a *app) operCancelCmd() *cobra.Command {
 }
 
 func (a *app) accountCmd() *cobra.Command {
-	return group("account", "Your account: credits, API keys, free trial", "  berth account info\n  berth account key list\n  berth account redeem CODE", a.accountKeyCmd(), a.redeemCmd(), a.trialCmd(), &cobra.Command{
+	return group("account", "Your account: credits, API keys, free trial, audit log", "  berth account info\n  berth account key list\n  berth account redeem CODE\n  berth account audit", a.accountKeyCmd(), a.redeemCmd(), a.trialCmd(), a.auditCmd(), &cobra.Command{
 		Use:     "info",
 		Short:   "Show the account, its credits and prepaid balance",
 		Example: "  berth account info\n  berth account info --json",

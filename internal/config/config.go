@@ -73,6 +73,7 @@ type Config struct {
 	VXLANPort        int          `json:"vxlan_port"`         // UDP port of the tunnels (default 4789)
 	InternalListen   string       `json:"internal_listen"`    // agent: host:port of the internal listener (console proxy)
 	InternalSecret   string       `json:"internal_secret"`    // file holding the secret API servers and agents sign internal tokens with
+	AuditRetention   Duration     `json:"audit_retention"`    // how long audit log entries are kept ("2160h": 90 days)
 	LogLevel         string       `json:"log_level"`
 	// Per-VM counters (CPU, memory, disks, taps) of the VMs a host runs.
 	StatsEvery      Duration `json:"stats_every"`       // how often a host reads them (for /metrics)
@@ -124,6 +125,7 @@ func Default() Config {
 		MaxCores:        4,
 		APIAccess:       "granted",
 		TrialWarning:    Duration{72 * time.Hour},
+		AuditRetention:  Duration{90 * 24 * time.Hour},
 		Accel:           "auto",
 		StopTimeout:     Duration{30 * time.Second},
 		HostReserveMB:   1024,
@@ -222,6 +224,9 @@ func (c *Config) Validate() error {
 		if _, err := netip.ParseAddrPort(c.MetricsListen); err != nil && !strings.HasPrefix(c.MetricsListen, ":") {
 			return fmt.Errorf("config: metrics_listen %q: want host:port", c.MetricsListen)
 		}
+	}
+	if c.AuditRetention.Duration < time.Hour {
+		return fmt.Errorf("config: audit_retention %s is under 1h", c.AuditRetention)
 	}
 	if c.MaxCores < 1 || c.MaxCores > 64 {
 		return fmt.Errorf("config: max_cores %d is not between 1 and 64", c.MaxCores)

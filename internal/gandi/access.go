@@ -9,7 +9,7 @@ import (
 )
 
 // Berth's own methods of the access programme (docs/api.md): API keys and free-trial
-// coupons. They live under "berth." since the Gandi API has no such calls.
+// coupons, and the account's audit log. They live under "berth." since the Gandi API has no such calls.
 
 func (g *gandi) accessMethods(m map[string]xmlrpc.Method) {
 	m["berth.key.list"] = g.call(api.ObjAPIKey, g.keyList)
@@ -17,6 +17,7 @@ func (g *gandi) accessMethods(m map[string]xmlrpc.Method) {
 	m["berth.key.revoke"] = g.call(api.ObjAPIKey, g.keyRevoke)
 	m["berth.account.redeem"] = g.call(api.ObjCoupon, g.redeem)
 	m["berth.trial.list"] = g.call(api.ObjTrial, g.trialList)
+	m["berth.audit.list"] = g.call(api.ObjUnknown, g.auditList)
 }
 
 func (g *gandi) keyList(ctx context.Context, c *service.Caller, _ []any) (any, error) {
@@ -24,11 +25,7 @@ func (g *gandi) keyList(ctx context.Context, c *service.Caller, _ []any) (any, e
 	if err != nil {
 		return nil, err
 	}
-	out := make([]any, len(keys))
-	for i, k := range keys {
-		out[i] = apiKeyWire(k)
-	}
-	return out, nil
+	return shapeAll(keys, apiKeyWire), nil
 }
 
 func (g *gandi) keyCreate(ctx context.Context, c *service.Caller, p []any) (any, error) {
@@ -74,11 +71,7 @@ func (g *gandi) trialList(ctx context.Context, c *service.Caller, _ []any) (any,
 	if err != nil {
 		return nil, err
 	}
-	out := make([]any, len(list))
-	for i, tr := range list {
-		out[i] = trialWire(tr)
-	}
-	return out, nil
+	return shapeAll(list, trialWire), nil
 }
 
 func apiKeyWire(k api.APIKey) wire {

@@ -55,11 +55,7 @@ func (g *gandi) datacenterList(ctx context.Context, c *service.Caller, p []any) 
 		return nil, err
 	}
 	dcs := g.svc.Datacenters(o)
-	out := make([]any, len(dcs))
-	for i, d := range dcs {
-		out[i] = datacenterWire(d)
-	}
-	return out, nil
+	return shapeAll(dcs, datacenterWire), nil
 }
 
 func (g *gandi) datacenterInfo(ctx context.Context, c *service.Caller, p []any) (any, error) {
@@ -83,11 +79,7 @@ func (g *gandi) imageList(ctx context.Context, c *service.Caller, p []any) (any,
 	if err != nil {
 		return nil, err
 	}
-	out := make([]any, len(list))
-	for i, im := range list {
-		out[i] = imageWire(im)
-	}
-	return out, nil
+	return shapeAll(list, imageWire), nil
 }
 
 func (g *gandi) imageInfo(ctx context.Context, c *service.Caller, p []any) (any, error) {

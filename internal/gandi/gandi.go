@@ -53,11 +53,12 @@ func (g *gandi) call(obj api.Object, h handler) xmlrpc.Method {
 // Register puts every method and its legacy alias on the server.
 func Register(srv *xmlrpc.Server, svc *service.Service) {
 	g := &gandi{svc: svc}
-	for name, m := range g.methods() {
-		srv.Register(name, m)
+	methods := g.methods()
+	for name, m := range methods {
+		srv.Register(name, g.audited(name, m))
 	}
 	for _, a := range legacyAliases {
-		srv.Register(a, g.methods()["hosting."+a])
+		srv.Register(a, g.audited(a, methods["hosting."+a]))
 	}
 }
 

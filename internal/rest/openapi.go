@@ -107,6 +107,13 @@ func schemas() m {
 		"VLANCreateRequest":   object(false, "datacenter_id", integer, "name", str, "subnet", str, "gateway", str),
 		"VLANUpdateRequest":   object(false, "name", str, "gateway", str),
 		"SSHKeyCreateRequest": object(false, "name", str, "value", str),
+		"AuditEntry": object(true, "id", integer, "time", timestamp, "account_id", integer, "actor", str, "key_id", integer,
+			"transport", m{"type": "string", "enum": []string{"xmlrpc", "rest", "web", "admin"}}, "method", str,
+			"object", m{"type": "string", "description": "kind:id of what the call touched, empty when unknown"},
+			"params", m{"description": "what the call sent (positional parameters for XML-RPC), secrets masked as ***"},
+			"client_addr", str, "result", m{"type": "string", "description": "ok, or the fault's code (not_found, invalid, conflict, ...)"},
+			"message", str, "operations", ints),
+		"AuditList": object(true, "audit_entries", arrayOf(ref("AuditEntry"))),
 	}
 	for _, n := range []struct{ name, one, many string }{
 		{"Datacenter", "datacenter", "datacenters"}, {"Image", "image", "images"}, {"VM", "vm", "vms"}, {"Disk", "disk", "disks"},
@@ -142,6 +149,9 @@ func Document() m {
 		if strings.Contains(r.path, "{action}") {
 			params = append(params, param("action", "path", "the action", m{"type": "string",
 				"enum": []string{"start", "stop", "reboot", "attach_disk", "detach_disk", "attach_iface", "detach_iface"}}, true))
+		}
+		if r.path == "/v1/audit" {
+			params = append(params, auditQueryParams...)
 		}
 		if r.doc.list {
 			params = append(params,

@@ -5,6 +5,7 @@
 package rest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -109,7 +110,17 @@ func (a *API) handle(rt route) {
 	a.mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		a.serve(sw, r, rt)
+		if rt.kind == read {
+			a.serve(sw, r, rt)
+		} else { // recorded in the audit log: the service writes the entry with the change
+			var obj string
+			if id, err := strconv.ParseInt(r.PathValue("id"), 10, 64); err == nil {
+				obj = service.AuditObject(rt.obj, id)
+			}
+			ctx := service.WithAudit(r.Context(), service.AuditSpec{Transport: api.TransportREST, Method: rt.method + " " + rt.path, Object: obj})
+			a.serve(sw, r.WithContext(ctx), rt)
+			a.svc.AuditEnd(ctx, sw.err)
+		}
 		if a.observe != nil {
 			a.observe(rt.method+" "+rt.path, sw.status, time.Since(start))
 		}
@@ -119,6 +130,7 @@ func (a *API) handle(rt route) {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	err    error // the error the response reports, for the audit log
 }
 
 func (s *statusWriter) WriteHeader(code int) {
@@ -163,6 +175,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) {
 			return
 		}
 		cl.body = b
+		service.SetAuditParams(ctx, auditParams(r, b))
 	}
 	if rt.kind == read {
 		v, err := rt.fn(cl)
@@ -237,6 +250,9 @@ func (a *API) replay(w http.ResponseWriter, cl *call, rt route, claim *service.C
 		return false
 	}
 	if rec.Request != claim.Request {
+		if sw, ok := w.(*statusWriter); ok {
+			sw.err = api.Errorf(api.Invalid, api.ObjUnknown, "Idempotency-Key was already used with another request")
+		}
 		writeJSON(w, http.StatusUnprocessableEntity, errorBody{errorJSON{Code: "idempotency_key_reused",
 			Message: "Idempotency-Key was already used with another request (method, path or body)", FaultCode: gandi.Fault(api.Errorf(api.Invalid, api.ObjUnknown, "")).Code}})
 		return true
@@ -327,6 +343,9 @@ var statusOf = map[api.Code]struct {
 
 // fail writes err as {"error": {code, message, fault_code}}.
 func (a *API) fail(w http.ResponseWriter, err error) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.err = err
+	}
 	ae := api.AsError(err)
 	if ae == nil {
 		a.log.Error("rest: internal error", "err", err)
@@ -344,6 +363,30 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// auditParams are what a mutating request sent, for the audit log: its path's values and
+// its JSON body's members (the service masks the secrets).
+func auditParams(r *http.Request, body []byte) map[string]any {
+	p := map[string]any{}
+	var members map[string]any
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &members); err != nil {
+			p["body"] = fmt.Sprintf("not a JSON object (%d bytes)", len(body))
+		}
+	}
+	for k, v := range members {
+		p[k] = v
+	}
+	for _, k := range []string{"id", "action"} {
+		if v := r.PathValue(k); v != "" {
+			p[k] = v
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				p[k] = n
+			}
+		}
+	}
+	return p
 }
 
 func truncate(s string, n int) string {

@@ -332,6 +332,7 @@ func (a *API) routes() []route {
 				}
 				return single(s.OperationInfo(cl.ctx, cl.c, cl.id))
 			}},
+		a.auditRoute(),
 	}
 }
 

@@ -19,11 +19,16 @@ import (
 // The operator's commands of the access programme: API access per handle, API keys,
 // free-trial coupons and test-share requests.
 
-// adminRun builds a command that runs fn on the data directory's daemon (store only).
+// adminRun builds a command that runs fn on the data directory's daemon (store only); every
+// command but list is recorded in the audit log.
 func adminRun(cmd *cobra.Command, fn func(ctx context.Context, svc *service.Service, args []string) error) *cobra.Command {
 	load := configFlags(cmd)
 	cmd.RunE = func(c *cobra.Command, args []string) error {
-		return withDaemon(c.Context(), load, RoleAdmin, func(ctx context.Context, d *Daemon) error {
+		ctx := c.Context()
+		if c.Name() != "list" { // every other command changes something: recorded
+			ctx = adminAudit(c, args)
+		}
+		return withDaemon(ctx, load, RoleAdmin, func(ctx context.Context, d *Daemon) error {
 			return fn(ctx, d.svc, args)
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/berth-io/berth/internal/config"
 	"github.com/berth-io/berth/internal/service"
@@ -52,6 +53,7 @@ func configFlags(cmd *cobra.Command) func() (config.Config, error) {
 	f.DurationVar(&hostTimeout, "host-timeout", 0, "silence after which a host is marked down (default 15s)")
 	f.DurationVar(&statsEvery, "stats-every", 0, "how often a host reads its VMs' counters for /metrics (default 15s)")
 	f.DurationVar(&statsStore, "stats-store-every", 0, "how often a host stores a sample of each VM for hosting.metric.query (default 1m)")
+	f.VisitAll(func(fl *pflag.Flag) { fl.Annotations = map[string][]string{configFlag: nil} }) // not in the audit log
 	return func() (config.Config, error) {
 		c := config.Default()
 		if file != "" {
@@ -221,7 +223,7 @@ func adminCmd(stdout io.Writer) *cobra.Command {
 	var noAPI bool
 	create.Flags().BoolVar(&noAPI, "no-api-access", false, "create the account without API access (grant it later: account api enable)")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withDaemon(cmd.Context(), loadC, RoleAdmin, func(ctx context.Context, dm *Daemon) error {
+		return withDaemon(adminAudit(cmd, nil), loadC, RoleAdmin, func(ctx context.Context, dm *Daemon) error {
 			svc := dm.svc
 			if handle == "" {
 				return errors.New("--handle is required")
@@ -245,7 +247,7 @@ func adminCmd(stdout io.Writer) *cobra.Command {
 	credit.Flags().Int64Var(&credits, "credits", 0, "credits to add")
 	credit.Flags().Int64Var(&cents, "prepaid-cents", 0, "prepaid money to add, in cents")
 	credit.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withDaemon(cmd.Context(), loadK, RoleAdmin, func(ctx context.Context, dm *Daemon) error {
+		return withDaemon(adminAudit(cmd, nil), loadK, RoleAdmin, func(ctx context.Context, dm *Daemon) error {
 			svc := dm.svc
 			if handle == "" {
 				return errors.New("--handle is required")
@@ -259,7 +261,7 @@ func adminCmd(stdout io.Writer) *cobra.Command {
 		})
 	}
 	account.AddCommand(create, credit, apiAccessCmd(stdout), adminKeyCmd(stdout))
-	admin.AddCommand(couponCmd(stdout), trialCmd(stdout))
+	admin.AddCommand(couponCmd(stdout), trialCmd(stdout), auditCmd(stdout))
 	return admin
 }
 
@@ -277,7 +279,7 @@ func imageCmd(stdout io.Writer) *cobra.Command {
 	f.StringVar(&kernel, "kernel", "grub", "kernel the image boots with: grub (its own bootloader) or a kernel of disk.list_kernels")
 	f.StringVar(&cmdline, "cmdline", "", "kernel command line, for a direct kernel boot")
 	imp.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withDaemon(cmd.Context(), load, RoleAdmin, func(ctx context.Context, d *Daemon) error {
+		return withDaemon(adminAudit(cmd, nil), load, RoleAdmin, func(ctx context.Context, d *Daemon) error {
 			if file == "" || label == "" || dc == "" {
 				return errors.New("--file, --label and --datacenter are required")
 			}
@@ -321,7 +323,9 @@ func withDaemon(ctx context.Context, load func() (config.Config, error), role Ro
 		return err
 	}
 	defer d.st.Close()
-	return fn(ctx, d)
+	err = fn(ctx, d)
+	d.svc.AuditEnd(ctx, err) // an admin command that changes something is recorded
+	return err
 }
 
 // tuneGC trades memory for CPU: a control plane's live heap is small (tens of MB with

@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	d.svc = service.New(d.st, cat, service.Config{
 		Rating: cfg.APIRating(), Currency: cfg.Currency, ReverseDomain: cfg.ReverseDomain,
 		ConsoleURL: cfg.ConsoleURL, MaxCores: cfg.MaxCores, CreditPriceCents: cfg.CreditCents,
-		OpenAPIAccess: cfg.APIAccess == "all", TrialWarning: cfg.TrialWarning.Duration,
+		OpenAPIAccess: cfg.APIAccess == "all", TrialWarning: cfg.TrialWarning.Duration, AuditRetention: cfg.AuditRetention.Duration,
 	}, log)
 	d.nets = &networks{svc: d.svc, cat: cat, namespace: func(dc *service.Datacenter) string {
 		if cfg.HostNetwork {
@@ -177,7 +177,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		}
 	}
 	if d.eng, err = ops.New(ctx, d.st, d.svc, ops.Config{Queues: queues, Recover: own, Logger: log, Worker: opt.Host,
-		Periodic: []ops.Periodic{{Name: "snapshot_profiles", Every: service.SnapshotTickEvery, Queue: service.ControlQueue, Run: d.svc.SnapshotTick}}}); err != nil {
+		Periodic: []ops.Periodic{{Name: "snapshot_profiles", Every: service.SnapshotTickEvery, Queue: service.ControlQueue, Run: d.svc.SnapshotTick},
+			{Name: "audit_prune", Every: service.AuditPruneEvery, Queue: service.ControlQueue, Run: d.svc.AuditPruneTick}}}); err != nil {
 		return nil, err
 	}
 	d.svc.SetEngine(d.eng, exec)

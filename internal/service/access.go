@@ -40,6 +40,7 @@ func (s *Service) CallerOf(ctx context.Context, handle string) (*Caller, error) 
 	if err != nil {
 		return nil, s.internal(err)
 	}
+	auditTouch(ctx, c.AccountID, "")
 	return c, nil
 }
 
@@ -49,6 +50,7 @@ func (s *Service) SetAPIAccess(ctx context.Context, handle string, on bool) erro
 	if err != nil {
 		return err
 	}
+	auditTouch(ctx, c.AccountID, AuditObject(api.ObjAccount, c.AccountID))
 	return s.write(ctx, func(tx store.Tx) error { return tx.SetAPIAccess(c.AccountID, on) })
 }
 
@@ -64,7 +66,13 @@ func (s *Service) KeyCreate(ctx context.Context, c *Caller, name string) (*api.A
 	}
 	key := NewKey()
 	k := &store.APIKey{AccountID: c.AccountID, Name: name, KeyHash: HashKey(key), Prefix: key[:keyPrefixLen], Created: s.now().UTC()}
-	err := s.st.Write(ctx, func(tx store.Tx) error { return tx.InsertAPIKey(k) })
+	err := s.st.Write(ctx, func(tx store.Tx) error {
+		if err := tx.InsertAPIKey(k); err != nil {
+			return err
+		}
+		auditTouch(ctx, c.AccountID, AuditObject(api.ObjAPIKey, k.ID))
+		return nil
+	})
 	if errors.Is(err, store.ErrDuplicate) {
 		return nil, "", api.Errorf(api.Conflict, api.ObjAPIKey, "a key named %q already exists: revoke it or choose another name", name)
 	}
@@ -91,6 +99,7 @@ func (s *Service) KeyList(ctx context.Context, c *Caller) ([]api.APIKey, error) 
 // KeyRevoke revokes one of the caller's keys at once. The last working key cannot be
 // revoked, so that an account never locks itself out.
 func (s *Service) KeyRevoke(ctx context.Context, c *Caller, id int64) (*api.APIKey, error) {
+	auditTouch(ctx, c.AccountID, AuditObject(api.ObjAPIKey, id))
 	var out api.APIKey
 	err := s.write(ctx, func(tx store.Tx) error {
 		keys, err := tx.APIKeys(c.AccountID)
@@ -183,11 +192,12 @@ func (s *Service) CouponCreate(ctx context.Context, spec CouponSpec) ([]string, 
 	codes := make([]string, spec.Count)
 	err := s.write(ctx, func(tx store.Tx) error {
 		for i := range codes {
-			c, err := s.insertCoupon(tx, spec)
+			c, id, err := s.insertCoupon(tx, spec)
 			if err != nil {
 				return err
 			}
 			codes[i] = c
+			auditTouch(ctx, 0, AuditObject(api.ObjCoupon, id))
 		}
 		return nil
 	})
@@ -216,15 +226,15 @@ func checkCouponSpec(spec *CouponSpec) error {
 	return nil
 }
 
-func (s *Service) insertCoupon(tx store.Tx, spec CouponSpec) (string, error) {
+func (s *Service) insertCoupon(tx store.Tx, spec CouponSpec) (code string, id int64, err error) {
 	now := s.now().UTC()
-	code := newCouponCode()
+	code = newCouponCode()
 	c := &store.Coupon{CodeHash: hashCoupon(code), Prefix: code[:10], Credits: spec.Credits, ValidDays: spec.ValidDays,
 		Note: spec.Note, Created: now, RedeemBy: now.Add(time.Duration(spec.RedeemDays) * 24 * time.Hour)}
 	if err := tx.InsertCoupon(c); err != nil {
-		return "", err
+		return "", 0, err
 	}
-	return code, nil
+	return code, c.ID, nil
 }
 
 // Coupons lists every coupon, for the operator.
@@ -285,6 +295,7 @@ func (s *Service) Redeem(ctx context.Context, c *Caller, code string) (*api.Tria
 		if err := tx.InsertTrial(tr); err != nil {
 			return err
 		}
+		auditTouch(ctx, c.AccountID, AuditObject(api.ObjTrial, tr.ID))
 		a, err := tx.AccountByID(c.AccountID)
 		if err != nil {
 			return err

@@ -26,7 +26,13 @@ func (s *Service) CreateAccount(ctx context.Context, handle, fullname string, cr
 	key := NewKey()
 	now := s.now().UTC()
 	a := &store.Account{Account: api.Account{Handle: handle, FullName: fullname, Created: now}, KeyHash: HashKey(key), CreditsMilli: credits * 1000, BilledAt: now}
-	err := s.st.Write(ctx, func(tx store.Tx) error { return insertAccount(tx, a, key, now) })
+	err := s.st.Write(ctx, func(tx store.Tx) error {
+		if err := insertAccount(tx, a, key, now); err != nil {
+			return err
+		}
+		auditTouch(ctx, a.ID, AuditObject(api.ObjAccount, a.ID))
+		return nil
+	})
 	if errors.Is(err, store.ErrDuplicate) {
 		return nil, "", fmt.Errorf("account %s already exists", handle)
 	}
@@ -56,6 +62,7 @@ func (s *Service) Credit(ctx context.Context, handle string, credits, cents int6
 		if err != nil {
 			return err
 		}
+		auditTouch(ctx, a.ID, AuditObject(api.ObjAccount, a.ID))
 		a.CreditsMilli += credits * 1000
 		a.PrepaidCents += cents
 		if err := tx.UpdateAccount(a); err != nil {

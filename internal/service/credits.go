@@ -132,6 +132,7 @@ func (s *Service) EndTrials(ctx context.Context, handle string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	auditTouch(ctx, c.AccountID, AuditObject(api.ObjAccount, c.AccountID))
 	n := 0
 	err = s.write(ctx, func(tx store.Tx) error {
 		active, err := tx.Trials(c.AccountID, true)

@@ -66,6 +66,7 @@ func (s *Service) RegisterImage(ctx context.Context, spec ImageSpec, importData 
 		if err := tx.InsertImage(im); err != nil {
 			return err
 		}
+		auditTouch(ctx, 0, AuditObject(api.ObjImage, im.ID))
 		out = *im
 		return nil
 	})

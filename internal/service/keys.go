@@ -54,6 +54,7 @@ func (s *Service) SSHKeyCreate(ctx context.Context, c *Caller, name, value strin
 		if err := tx.InsertSSHKey(k); err != nil {
 			return err
 		}
+		auditTouch(ctx, c.AccountID, AuditObject(api.ObjSSHKey, k.ID))
 		return s.remember(ctx, tx, c.AccountID, &k.SSHKey)
 	})
 	if errors.Is(err, store.ErrDuplicate) {

@@ -33,7 +33,8 @@ type Executor interface {
 
 // Service is the business layer.
 type Service struct {
-	st   store.Store
+	st   store.Store // base, writing the audit entry of the call in each write transaction
+	base store.Store
 	enq  Enqueuer
 	exec Executor
 	cat  *Catalog
@@ -61,6 +62,7 @@ type Config struct {
 	OpenAPIAccess    bool           // every account may use the APIs, not only those granted access
 	TrialWarning     time.Duration  // how long before a trial ends its account is warned
 	Throttle         ThrottleConfig // failed authentications per client address
+	AuditRetention   time.Duration  // how long audit entries are kept (default 90 days)
 }
 
 // New builds the service.
@@ -92,7 +94,12 @@ func New(st store.Store, cat *Catalog, cfg Config, log *slog.Logger) *Service {
 	if cfg.ReverseDomain == "" {
 		cfg.ReverseDomain = "berth.invalid"
 	}
-	return &Service{st: st, cat: cat, cfg: cfg, now: time.Now, log: log, events: newEventHub(st, log)}
+	if cfg.AuditRetention <= 0 {
+		cfg.AuditRetention = DefaultAuditRetention
+	}
+	s := &Service{base: st, cat: cat, cfg: cfg, now: time.Now, log: log, events: newEventHub(st, log)}
+	s.st = auditedStore{Store: st, now: func() time.Time { return s.now() }}
+	return s
 }
 
 // SetEngine connects the service to the operations engine and the agent (they need the
@@ -172,6 +179,7 @@ func (s *Service) checkKey(ctx context.Context, key string) (*Caller, error) {
 	if err != nil {
 		return nil, s.internal(err)
 	}
+	auditCaller(ctx, c)
 	return c, nil
 }
 
@@ -242,6 +250,7 @@ func (s *Service) submit(ctx context.Context, tx store.Tx, op *store.Operation) 
 	if err := tx.InsertOperation(op); err != nil {
 		return err
 	}
+	auditOp(ctx, op)
 	if err := s.remember(ctx, tx, op.AccountID, &op.Operation); err != nil {
 		return err
 	}

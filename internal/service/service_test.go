@@ -231,6 +231,7 @@ func TestOnPostgres(t *testing.T) {
 	t.Run("CreateFrom", func(t *testing.T) { testCreateFrom(t, newEnvOn(t, "postgres")) })
 	t.Run("Order", func(t *testing.T) { testOrder(t, newEnvOn(t, "postgres")) })
 	t.Run("ConcurrentAddresses", func(t *testing.T) { testConcurrentAddresses(t, newEnvOn(t, "postgres")) })
+	t.Run("Audit", func(t *testing.T) { testAudit(t, newEnvOn(t, "postgres")) })
 }
 
 func testCreateFrom(t *testing.T, e *env) {

@@ -21,7 +21,7 @@ func sessionHash(token string) string {
 }
 
 func (s *Service) sessions() (store.Sessions, error) {
-	ss, ok := s.st.(store.Sessions)
+	ss, ok := s.base.(store.Sessions)
 	if !ok {
 		return nil, api.Errorf(api.Unavailable, api.ObjAccount, "this store keeps no sessions")
 	}
@@ -42,7 +42,7 @@ func (s *Service) Login(ctx context.Context, key string) (string, *Caller, error
 	var b [32]byte
 	rand.Read(b[:])
 	token := hex.EncodeToString(b[:])
-	if err := ss.CreateSession(ctx, sessionHash(token), c.AccountID, s.now().Add(SessionTTL)); err != nil {
+	if err := ss.CreateSession(ctx, sessionHash(token), c.AccountID, c.KeyID, s.now().Add(SessionTTL)); err != nil {
 		return "", nil, s.internal(err)
 	}
 	return token, c, nil
@@ -57,7 +57,7 @@ func (s *Service) SessionAuth(ctx context.Context, token string) (*Caller, error
 	if len(token) != 64 {
 		return nil, api.Errorf(api.NoRight, api.ObjAccount, "not logged in")
 	}
-	id, err := ss.SessionAccount(ctx, sessionHash(token), s.now())
+	id, keyID, err := ss.SessionAccount(ctx, sessionHash(token), s.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, api.Errorf(api.NoRight, api.ObjAccount, "session expired: log in again")
 	}
@@ -71,12 +71,13 @@ func (s *Service) SessionAuth(ctx context.Context, token string) (*Caller, error
 			return err
 		}
 		on, err := tx.APIAccess(a.ID)
-		c = &Caller{AccountID: a.ID, Handle: a.Handle, APIAccess: on}
+		c = &Caller{AccountID: a.ID, Handle: a.Handle, KeyID: keyID, APIAccess: on}
 		return err
 	})
 	if err != nil {
 		return nil, api.Errorf(api.NoRight, api.ObjAccount, "session expired: log in again")
 	}
+	auditCaller(ctx, c)
 	return c, nil
 }
 

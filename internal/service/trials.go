@@ -121,6 +121,7 @@ type TrialApproval struct {
 // grants API access to the existing handle) and issues a coupon for the trial, in one
 // transaction.
 func (s *Service) ApproveTrial(ctx context.Context, id int64, spec CouponSpec) (*TrialApproval, error) {
+	auditTouch(ctx, 0, AuditObject(api.ObjTrial, id))
 	spec.Count = 1
 	if err := checkCouponSpec(&spec); err != nil {
 		return nil, err
@@ -147,14 +148,12 @@ func (s *Service) ApproveTrial(ctx context.Context, id int64, spec CouponSpec) (
 		if err := tx.SetAPIAccess(a.ID, true); err != nil {
 			return err
 		}
-		if out.Coupon, err = s.insertCoupon(tx, spec); err != nil {
+		var couponID int64
+		if out.Coupon, couponID, err = s.insertCoupon(tx, spec); err != nil {
 			return err
 		}
-		cp, err := tx.CouponByHash(hashCoupon(out.Coupon))
-		if err != nil {
-			return err
-		}
-		r.State, r.Decided, r.AccountID, r.CouponID = api.TrialApproved, now, a.ID, cp.ID
+		auditTouch(ctx, a.ID, AuditObject(api.ObjAccount, a.ID))
+		r.State, r.Decided, r.AccountID, r.CouponID = api.TrialApproved, now, a.ID, couponID
 		if err := tx.UpdateTrialRequest(r); err != nil {
 			return err
 		}
@@ -169,6 +168,7 @@ func (s *Service) ApproveTrial(ctx context.Context, id int64, spec CouponSpec) (
 
 // RefuseTrial refuses a pending request, with a reason kept for support.
 func (s *Service) RefuseTrial(ctx context.Context, id int64, reason string) (*api.TrialRequest, error) {
+	auditTouch(ctx, 0, AuditObject(api.ObjTrial, id))
 	if len(reason) > 500 {
 		return nil, api.Errorf(api.Invalid, api.ObjTrial, "reason is longer than 500 characters")
 	}

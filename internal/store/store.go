@@ -57,6 +57,7 @@ type Tx interface {
 	HostStore
 	IdempotencyStore
 	AccessStore
+	AuditStore
 	// Lock serializes the transactions that take the same name, until they end (the
 	// allocation of a pool's addresses, for instance).
 	Lock(name string) error
@@ -290,10 +291,10 @@ type EventLog interface {
 // Sessions keeps the web console's logins (the hash of each cookie token), so that any API
 // server of a cluster accepts them. sqlstore's DB implements it.
 type Sessions interface {
-	// CreateSession stores a session.
-	CreateSession(ctx context.Context, tokenHash string, account int64, expires time.Time) error
-	// SessionAccount returns the account of an unexpired session, or ErrNotFound.
-	SessionAccount(ctx context.Context, tokenHash string, now time.Time) (int64, error)
+	// CreateSession stores a session opened with an API key (its id, for the audit log).
+	CreateSession(ctx context.Context, tokenHash string, account, keyID int64, expires time.Time) error
+	// SessionAccount returns the account and key id of an unexpired session, or ErrNotFound.
+	SessionAccount(ctx context.Context, tokenHash string, now time.Time) (account, keyID int64, err error)
 	// DeleteSession ends a session, and every expired one.
 	DeleteSession(ctx context.Context, tokenHash string, now time.Time) error
 }

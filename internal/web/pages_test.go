@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/berth-io/berth/api"
 )
 
@@ -95,6 +97,34 @@ func TestPagesAuth(t *testing.T) {
 	}
 	if _, body := do("GET", "/keys", nil, session, nil); strings.Contains(body, "bobkey") {
 		t.Error("alice's key page shows bob's key")
+	}
+
+	// The audit log: alice's login and actions, secrets masked, her failed attempt on bob's
+	// key with its fault; the Activity page shows hers only.
+	log, err := e.svc.Audit(ctx, ca, api.AuditQuery{Transport: api.TransportWeb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	for _, en := range log {
+		methods = append(methods, en.Method+" "+en.Object+" "+en.Result)
+		if strings.Contains(string(en.Params), alice) || strings.Contains(string(en.Params), "AAAA") || en.KeyID == 0 || en.Actor != "alice" {
+			t.Errorf("web entry %+v: want the key id, no key, no key material", en)
+		}
+	}
+	mine, _ := e.svc.SSHKeyList(ctx, ca, api.ListOptions{})
+	if len(mine) != 1 {
+		t.Fatalf("alice's keys: %v", mine)
+	}
+	want := []string{"POST /keys/{id}/delete sshkey:" + itoa(bobKey.ID) + " not_found", "POST /keys sshkey:" + itoa(mine[0].ID) + " ok", "POST /login  ok"}
+	if diff := cmp.Diff(want, methods); diff != "" {
+		t.Errorf("alice's web entries (-want +got):\n%s", diff)
+	}
+	if bl, _ := e.svc.Audit(ctx, cb, api.AuditQuery{}); len(bl) != 0 {
+		t.Errorf("bob sees %d entries of alice's", len(bl))
+	}
+	if resp, body := do("GET", "/audit?method=keys", nil, session, nil); resp.StatusCode != 200 || !strings.Contains(body, "POST /keys/{id}/delete") || strings.Contains(body, "POST /login") {
+		t.Errorf("GET /audit?method=keys: %s", resp.Status)
 	}
 
 	if resp, _ := do("POST", "/logout", url.Values{}, session, nil); resp.StatusCode != http.StatusSeeOther {

@@ -17,8 +17,10 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 // login opens a session for an API key: an HttpOnly, SameSite=Strict cookie holding a
 // random token (the key itself never reaches the browser's storage).
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r = auditRequest(r, "POST /login") // recorded once the key names the account
 	key := strings.TrimSpace(r.FormValue("apikey"))
 	token, _, err := s.svc.Login(r.Context(), key)
+	defer s.svc.AuditEnd(r.Context(), err)
 	if err != nil {
 		msg, _ := errorText(err)
 		w.WriteHeader(http.StatusUnauthorized)

@@ -91,7 +91,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/events", s.events)
 	s.publicAccessRoutes(mux)
 	for _, rt := range s.routes() {
-		mux.Handle(rt.pattern, s.cop.Handler(s.auth(rt.h)))
+		mux.Handle(rt.pattern, s.cop.Handler(s.auth(rt.pattern, rt.h)))
 	}
 }
 
@@ -104,7 +104,7 @@ type route struct {
 func (s *Server) routes() []route {
 	var out []route
 	for _, group := range [][]route{s.vmListRoutes(), s.createRoutes(), s.vmRoutes(), s.vmDiskRoutes(), s.vmNetRoutes(),
-		s.consoleRoutes(), s.operationRoutes(), s.keyRoutes(), s.vlanRoutes(), s.accountRoutes(), s.accessRoutes()} {
+		s.consoleRoutes(), s.operationRoutes(), s.keyRoutes(), s.vlanRoutes(), s.accountRoutes(), s.accessRoutes(), s.auditRoutes()} {
 		out = append(out, group...)
 	}
 	return out
@@ -123,9 +123,18 @@ func (s *Server) caller(r *http.Request) (*service.Caller, error) {
 	return s.svc.SessionAuth(r.Context(), ck.Value)
 }
 
-func (s *Server) auth(h handler) http.Handler {
+// auth serves a logged-in route; an action (any method but GET) is recorded in the audit
+// log.
+func (s *Server) auth(pattern string, h handler) http.Handler {
+	method, _, _ := strings.Cut(pattern, " ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.caller(r)
+		var err error
+		if method != http.MethodGet {
+			r = auditRequest(r, pattern)
+			defer func() { s.svc.AuditEnd(r.Context(), err) }()
+		}
+		var c *service.Caller
+		c, err = s.caller(r)
 		if err != nil {
 			if r.Header.Get("HX-Request") != "" {
 				w.Header().Set("HX-Redirect", "/login")
@@ -135,7 +144,7 @@ func (s *Server) auth(h handler) http.Handler {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		if err := h(w, r, c); err != nil {
+		if err = h(w, r, c); err != nil {
 			s.fail(w, r, err)
 		}
 	})

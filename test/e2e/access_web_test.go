@@ -89,4 +89,17 @@ func TestAccessWeb(t *testing.T) {
 		p.until(30*time.Second, "the banner of an account without API access, live", text("#banners")+`.includes("no API access")`)
 		wantFault(t, b, faultNoAccess, "hosting.vm.list", key)
 	})
+
+	p.step("activity", func() {
+		p.do(chromedp.Navigate(p.base+"/audit"), chromedp.WaitVisible(chromedp.CSS(`#audit-rows`)))
+		html := p.eval(`document.querySelector("#audit-rows").outerHTML`)
+		for _, want := range []string{"POST /login", "POST /account/redeem", "POST /apikeys/{id}/revoke", "admin trial approve", "admin account api disable", "operator:"} {
+			if !strings.Contains(html, want) {
+				t.Errorf("the activity page lacks %q", want)
+			}
+		}
+		if strings.Contains(html, key) || strings.Contains(strings.ToUpper(html), coupon) {
+			t.Error("the activity page shows the API key or the coupon code")
+		}
+	})
 }

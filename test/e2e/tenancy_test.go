@@ -331,7 +331,7 @@ var idlessMethods = []string{
 	"hosting.disk.list_kernels", "disk.list_kernels", "hosting.disk.list_options", "disk.list_options",
 	"hosting.disk.create", "disk.create", "hosting.vlan.create", "hosting.ssh.create",
 	"hosting.snapshotprofile.list", "hosting.snapshotprofile.info",
-	"berth.key.list", "berth.key.create", "berth.account.redeem", "berth.trial.list",
+	"berth.key.list", "berth.key.create", "berth.account.redeem", "berth.trial.list", "berth.audit.list", // audit: checkAudit
 	"system.listMethods", "system.methodHelp", "system.methodSignature",
 }
 
@@ -520,6 +520,7 @@ func TestTenantIsolation(t *testing.T) {
 	if got := b.tmust(bt, "operation.count"); got != bOps {
 		t.Errorf("B's operation.count went from %v to %v: a probe was accepted", bOps, got)
 	}
+	checkAudit(t, b, a, bt)
 	t.Logf("isolation checked in %.1fs", time.Since(start).Seconds())
 }
 
@@ -632,5 +633,37 @@ func checkMulticall(t *testing.T, b *Berthd, a, bt *tenant) {
 	own := asList(t, res[3])
 	if len(own) != 1 || asMap(t, own[0])["id"] != bt.vm {
 		t.Errorf("system.multicall: B's own vm.info gave %v", res[3])
+	}
+}
+
+// checkAudit: B's probes of A's objects are in B's audit log, refused, and nowhere in A's;
+// each tenant's berth.audit.list holds its own entries only, whatever the filter.
+func checkAudit(t *testing.T, b *Berthd, a, bt *tenant) {
+	t.Helper()
+	entries := func(tn *tenant, opts map[string]any) []map[string]any {
+		var out []map[string]any
+		for _, e := range asList(t, b.tmust(tn, "berth.audit.list", opts)) {
+			out = append(out, asMap(t, e))
+		}
+		return out
+	}
+	probe := map[string]any{"object": fmt.Sprintf("vm:%d", a.vm), "items_per_page": 500}
+	bOnA := entries(bt, probe)
+	if len(bOnA) == 0 {
+		t.Errorf("B's audit log has no entry of its probes of A's vm %d", a.vm)
+	}
+	for _, e := range bOnA {
+		if e["account_id"] != bt.account || e["actor"] != bt.handle || e["result"] == "ok" {
+			t.Errorf("B's entry of a probe of A's vm: %v", e)
+		}
+	}
+	for _, tn := range []*tenant{a, bt} {
+		for _, opts := range []map[string]any{{"items_per_page": 500}, probe, {"method": "vm.", "items_per_page": 500}} {
+			for _, e := range entries(tn, opts) {
+				if e["account_id"] != tn.account {
+					t.Errorf("%s's berth.audit.list(%v) shows an entry of account %v: %v", tn.name, opts, e["account_id"], e)
+				}
+			}
+		}
 	}
 }
