@@ -108,10 +108,7 @@ func (s *Service) migrationTarget(tx store.Tx, c *Caller, v *store.VM) (ops.Migr
 	if spec.To == 0 {
 		return spec, api.Errorf(api.Conflict, api.ObjVM, "vm %d cannot migrate: datacenter %d has no open datacenter to migrate to", v.ID, v.DatacenterID)
 	}
-	if v.State != api.VMRunning && v.State != api.VMHalted {
-		return spec, api.Errorf(api.Conflict, api.ObjVM, "vm %d is %s: it can migrate when running or halted", v.ID, v.State)
-	}
-	if err := notMigrating(tx, v); err != nil {
+	if err := canMove(tx, v, "migrate"); err != nil {
 		return spec, err
 	}
 	ifaces, err := tx.IfacesOfVM(v.ID)
@@ -192,6 +189,15 @@ func pendingMigration(tx store.Tx, vmID int64) (*store.Operation, error) {
 		return nil, err
 	}
 	return list[0], nil
+}
+
+// canMove checks that VM v may start to move (verb: migrate, move): it runs or is
+// halted, and no other migration or move of it is unfinished.
+func canMove(tx store.Tx, v *store.VM, verb string) error {
+	if v.State != api.VMRunning && v.State != api.VMHalted {
+		return api.Errorf(api.Conflict, api.ObjVM, "vm %d is %s: it can %s when running or halted", v.ID, v.State, verb)
+	}
+	return notMigrating(tx, v)
 }
 
 // notMigrating checks that VM v has no unfinished migration.

@@ -44,10 +44,7 @@ func (s *Service) moveOp(tx store.Tx, v *store.VM, target string, room *moveRoom
 	if err := hostUp(tx, v.Host, api.ObjVM, v.ID); err != nil {
 		return nil, err
 	}
-	if v.State != api.VMRunning && v.State != api.VMHalted {
-		return nil, api.Errorf(api.Conflict, api.ObjVM, "vm %d is %s: it can move when running or halted", v.ID, v.State)
-	}
-	if err := notMigrating(tx, v); err != nil {
+	if err := canMove(tx, v, "move"); err != nil {
 		return nil, err
 	}
 	disks, err := tx.DisksOfVM(v.ID)

@@ -28,6 +28,16 @@ func (e *env) where(id int64) string {
 	return at
 }
 
+// holdMigrations makes the next live migration wait before its switchover: hold is
+// closed when it waits there, closing release lets it go on.
+func (e *env) holdMigrations() (hold, release chan struct{}) {
+	hold, release = make(chan struct{}), make(chan struct{})
+	for _, h := range e.hosts {
+		h.hv.OnMigrate = func(int64) { close(hold); <-release }
+	}
+	return hold, release
+}
+
 // TestMoveVMLive moves a running VM to the other host of its datacenter: it keeps
 // running without a boot, with its memory and NICs; its disk files and QEMU leave the
 // source; the operation is the owner's to see (not another account's), costs nothing,
@@ -35,10 +45,7 @@ func (e *env) where(id int64) string {
 // host it is on, or to a host of no datacenter of its, is refused.
 func TestMoveVMLive(t *testing.T) {
 	e := newEnvHosts(t, "h2")
-	hold, release := make(chan struct{}), make(chan struct{})
-	for _, h := range e.hosts {
-		h.hv.OnMigrate = func(int64) { close(hold); <-release }
-	}
+	hold, release := e.holdMigrations()
 	vm := e.vm("mv1")
 	id := vm.VM.ID
 	mem := int64(512)
@@ -116,10 +123,7 @@ func TestMoveVMLive(t *testing.T) {
 // of a VM that is not moving is refused.
 func TestMoveVMCancel(t *testing.T) {
 	e := newEnvHosts(t, "h2")
-	hold, release := make(chan struct{}), make(chan struct{})
-	for _, h := range e.hosts {
-		h.hv.OnMigrate = func(int64) { close(hold); <-release }
-	}
+	hold, release := e.holdMigrations()
 	vm := e.vm("mv2")
 	id := vm.VM.ID
 	src := e.where(id)
