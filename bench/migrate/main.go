@@ -40,9 +40,9 @@ import (
 	"time"
 
 	"github.com/berth-io/berth/bench/internal/proc"
+	"github.com/berth-io/berth/bench/internal/qemubench"
 	"github.com/berth-io/berth/client"
 	"github.com/berth-io/berth/internal/cluster"
-	"github.com/berth-io/berth/internal/image"
 	"github.com/berth-io/berth/internal/netdev/linux"
 )
 
@@ -69,7 +69,7 @@ func main() {
 	var o options
 	flag.IntVar(&o.runs, "runs", 5, "migrations of each kind (berth and bare, alternating)")
 	flag.IntVar(&o.warmup, "warmup", 1, "unmeasured pairs of migrations first (guests just booted are still busy)")
-	flag.StringVar(&o.images, "images", defaultImages(), "directory of built guest images (make tiny)")
+	flag.StringVar(&o.images, "images", qemubench.DefaultImages(), "directory of built guest images (make tiny)")
 	flag.StringVar(&o.berthd, "berthd", "", "berthd binary (default: go build ./cmd/berthd)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, bare QEMU files); its path is printed")
 	flag.DurationVar(&o.bootTimeout, "boot-timeout", 3*time.Minute, "longest wait for a guest to boot")
@@ -83,14 +83,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/migrate:", err)
 		os.Exit(1)
 	}
-}
-
-// defaultImages is $BERTH_CACHE, or .cache/images (make's default, from the repository root).
-func defaultImages() string {
-	if d := os.Getenv("BERTH_CACHE"); d != "" {
-		return d
-	}
-	return ".cache/images"
 }
 
 // check validates the options.
@@ -109,11 +101,11 @@ func (o options) check() error {
 }
 
 // preflight checks what the bench needs from the machine.
-func preflight(o *options) error {
-	if os.Geteuid() != 0 {
-		return errors.New("run as root: the cluster and the bare side make network namespaces and taps")
+func preflight(o *options) (err error) {
+	if o.images, err = qemubench.Preflight(o.images, imageLabel); err != nil {
+		return err
 	}
-	for _, bin := range []string{"qemu-system-x86_64", "qemu-img", "ip", "ping"} {
+	for _, bin := range []string{"ip", "ping"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return fmt.Errorf("%s not found: %w", bin, err)
 		}
@@ -121,21 +113,7 @@ func preflight(o *options) error {
 	if _, err := os.Stat(filepath.Join("scripts", "start-pg.sh")); err != nil {
 		return fmt.Errorf("run from the repository root (scripts/start-pg.sh starts PostgreSQL): %w", err)
 	}
-	abs, err := filepath.Abs(o.images)
-	if err != nil {
-		return err
-	}
-	o.images = abs
-	ms, err := image.LoadDir(abs)
-	if err != nil {
-		return fmt.Errorf("images in %s (make tiny builds them): %w", abs, err)
-	}
-	for _, m := range ms {
-		if m.Label == imageLabel {
-			return nil
-		}
-	}
-	return fmt.Errorf("no %q image in %s: run make tiny", imageLabel, abs)
+	return nil
 }
 
 // run is the whole bench.
@@ -247,7 +225,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 }
 
 // pinged runs migrate while pinging addr from namespace ns: the pings start (and reach a
-// steady state) before, and go on for settle after.
+// steady state) before, and go on for settle after, or until the guest answers again.
 func pinged(ctx context.Context, ns, addr string, settle time.Duration, migrate func() (sample, error)) (sample, error) {
 	p, err := startPing(ctx, ns, addr, time.Minute)
 	if err != nil {
@@ -256,11 +234,16 @@ func pinged(ctx context.Context, ns, addr string, settle time.Duration, migrate 
 	start := time.Now()
 	s, err := migrate()
 	end := time.Now()
-	if err == nil {
+	// settle, or until the guest answers again (the gap may outlast settle), at most 30 s.
+	for err == nil {
 		select {
 		case <-ctx.Done():
 			err = ctx.Err()
-		case <-time.After(settle):
+		case <-time.After(50 * time.Millisecond):
+		}
+		rs := parsePing(p.out.String())
+		if time.Since(end) >= settle && (len(rs) > 0 && rs[len(rs)-1].at.After(end) || time.Since(end) > 30*time.Second) {
+			break
 		}
 	}
 	rs, perr := p.stop()

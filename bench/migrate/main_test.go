@@ -104,14 +104,7 @@ not json
 	}
 }
 
-func TestSummarize(t *testing.T) {
-	st := summarize([]time.Duration{4, 1, 3, 2})
-	if st != (stats{median: 2, min: 1, max: 4}) {
-		t.Errorf("summarize even = %+v", st)
-	}
-	if st := summarize([]time.Duration{5, 1, 3}); st.median != 3 {
-		t.Errorf("summarize odd = %+v", st)
-	}
+func TestNonZero(t *testing.T) {
 	if got := nonZero([]time.Duration{0, 2, 0, 1}); !slices.Equal(got, []time.Duration{2, 1}) {
 		t.Errorf("nonZero = %v", got)
 	}

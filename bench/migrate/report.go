@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	benchstats "github.com/berth-io/berth/bench/internal/stats"
 )
 
 // Goals of issue 11 for the Tiny guest.
@@ -43,7 +45,7 @@ func milestoneLine(xs []sample) string {
 	var parts []string
 	for i, name := range milestoneNames {
 		st := summarize(nonZero(pick(xs, func(s sample) time.Duration { return s.milestones[i] })))
-		parts = append(parts, fmt.Sprintf("%s %s", name, ms(st.median)))
+		parts = append(parts, fmt.Sprintf("%s %s", name, ms(st.Median)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -64,23 +66,10 @@ type results struct {
 }
 
 // stats are the median, min and max of samples.
-type stats struct{ median, min, max time.Duration }
+type stats = benchstats.Stats
 
-// summarize computes the stats of ds (the median of an even count is the mean of the two
-// middle values); zero for none.
-func summarize(ds []time.Duration) stats {
-	if len(ds) == 0 {
-		return stats{}
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	n := len(s)
-	med := s[n/2]
-	if n%2 == 0 {
-		med = (s[n/2-1] + s[n/2]) / 2
-	}
-	return stats{median: med, min: s[0], max: s[n-1]}
-}
+// summarize computes the stats of ds.
+func summarize(ds []time.Duration) stats { return benchstats.Summarize(ds) }
 
 // pick returns f of each sample.
 func pick(xs []sample, f func(sample) time.Duration) []time.Duration {
@@ -166,9 +155,9 @@ func report(out io.Writer, r *results) {
 		name string
 		get  func(stats) time.Duration
 	}{
-		{"median", func(s stats) time.Duration { return s.median }},
-		{"min", func(s stats) time.Duration { return s.min }},
-		{"max", func(s stats) time.Duration { return s.max }},
+		{"median", func(s stats) time.Duration { return s.Median }},
+		{"min", func(s stats) time.Duration { return s.Min }},
+		{"max", func(s stats) time.Duration { return s.Max }},
 	} {
 		var b, x [5]time.Duration
 		for i := range fields {
@@ -176,19 +165,19 @@ func report(out io.Writer, r *results) {
 		}
 		row(st.name, b, x, ratio(b[0], x[0]), ratio(b[2], x[2]))
 	}
-	tr, gr := ratio(bs[0].median, xs[0].median), ratio(bs[2].median, xs[2].median)
+	tr, gr := ratio(bs[0].Median, xs[0].Median), ratio(bs[2].Median, xs[2].Median)
 	fmt.Fprintf(out, "\nratio berth/bare of the medians: total %.2f (%+.0f ms), downtime (ping gap) %.2f (%+.0f ms)\n",
-		tr, float64(bs[0].median-xs[0].median)/1e6, gr, float64(bs[2].median-xs[2].median)/1e6)
+		tr, float64(bs[0].Median-xs[0].Median)/1e6, gr, float64(bs[2].Median-xs[2].Median)/1e6)
 	fmt.Fprintf(out, "  to the guest running on the target: %.2f (%+.0f ms); QEMU's own downtime %.2f\n",
-		ratio(bs[1].median, xs[1].median), float64(bs[1].median-xs[1].median)/1e6, ratio(bs[4].median, xs[4].median))
-	if sub := summarize(pick(r.berth, func(s sample) time.Duration { return s.submit })); sub.median > 0 {
-		fmt.Fprintf(out, "  berth: the admin command itself (process start, store, submit) took %s (median) of the total;\n", ms(sub.median))
+		ratio(bs[1].Median, xs[1].Median), float64(bs[1].Median-xs[1].Median)/1e6, ratio(bs[4].Median, xs[4].Median))
+	if sub := summarize(pick(r.berth, func(s sample) time.Duration { return s.submit })); sub.Median > 0 {
+		fmt.Fprintf(out, "  berth: the admin command itself (process start, store, submit) took %s (median) of the total;\n", ms(sub.Median))
 		fmt.Fprintf(out, "  the guest ran on the target %s (median) before the operation was seen DONE (source cleanup, queue hops)\n",
-			ms(summarize(pick(r.berth, func(s sample) time.Duration { return s.total - s.running })).median))
+			ms(summarize(pick(r.berth, func(s sample) time.Duration { return s.total - s.running })).Median))
 	}
 	fmt.Fprintf(out, "steps ended after (medians): berth %s\n", milestoneLine(r.berth))
 	fmt.Fprintf(out, "                             bare  %s\n", milestoneLine(r.bare))
 	fmt.Fprintf(out, "goal: total at most %.1f× bare: %s (%.2f)\n", goalTotalRatio, verdict(tr <= goalTotalRatio), tr)
 	fmt.Fprintf(out, "goal: downtime under %s through Berth: %s (median %s, max %s)\n", ms(goalDowntime),
-		verdict(bs[2].median < goalDowntime), ms(bs[2].median), ms(bs[2].max))
+		verdict(bs[2].Median < goalDowntime), ms(bs[2].Median), ms(bs[2].Max))
 }
