@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-io/berth/bench/internal/qemubench"
 	"github.com/berth-io/berth/internal/hypervisor/qemu/qmp"
 )
 
@@ -97,7 +98,8 @@ func capture(pid int, vmDir, dir string) (*template, error) {
 	t.backing, t.size = info.Backing, info.VirtualSize
 	if t.seedArg != "" {
 		// Berth removes the seed when the VM leaves the host: keep a copy.
-		if t.seed, err = copyTo(t.seedArg, filepath.Join(dir, "seed.iso")); err != nil {
+		t.seed = filepath.Join(dir, "seed.iso")
+		if err := qemubench.CopyFile(t.seedArg, t.seed); err != nil {
 			return nil, err
 		}
 	}
@@ -162,24 +164,6 @@ func (t *template) argsFor(dir, disk, seed, tap string) ([]string, error) {
 	return out, nil
 }
 
-// copyTo copies src to dst and returns dst.
-func copyTo(src, dst string) (string, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return "", fmt.Errorf("copy %s: %w", src, err)
-	}
-	return dst, out.Close()
-}
-
 // bare is the bare side: a network namespace with a bridge (where every bare QEMU's tap
 // goes, as taps go into a host's datacenter bridge) and the QEMU processes.
 type bare struct {
@@ -239,7 +223,7 @@ func (b *bare) launch(ctx context.Context, incoming bool) (*bareQEMU, error) {
 		return nil, fmt.Errorf("qemu-img create: %v: %s", err, out)
 	}
 	if b.t.seed != "" {
-		if _, err := copyTo(b.t.seed, seed); err != nil {
+		if err := qemubench.CopyFile(b.t.seed, seed); err != nil {
 			return nil, err
 		}
 	}
