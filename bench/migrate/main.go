@@ -155,7 +155,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	defer func() {
 		if o.keep {
 			for _, h := range c.State.Hosts {
-				_, _ = copyTo(filepath.Join(h.Data, "berthd.log"), filepath.Join(work, h.Name+"-berthd.log"))
+				_ = qemubench.CopyFile(filepath.Join(h.Data, "berthd.log"), filepath.Join(work, h.Name+"-berthd.log"))
 			}
 		}
 		if derr := c.Down(); derr != nil && err == nil {
@@ -207,7 +207,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		}
 		bs, err := pinged(ctx, berthPinger, b.ip, o.settle, func() (sample, error) { return b.move(ctx, o.moveTimeout) })
 		if err != nil {
-			return fmt.Errorf("berth %s: %w", label, err)
+			return fmt.Errorf("berth %s: %w%s", label, err, fdbs(ctx, c))
 		}
 		fmt.Fprintln(out, runLine(label, "berth", bs))
 		xs, err := pinged(ctx, barePinger, b.ip, o.settle, func() (sample, error) { return bb.migrate(ctx) })
@@ -288,4 +288,20 @@ func addPinger(ctx context.Context, ns, brNS, bridge string, addr netip.Prefix) 
 		}
 	}
 	return nil
+}
+
+// fdbs describes the learned forwarding entries of every host's datacenter bridge and
+// tunnel, for an error where the guest stops answering.
+func fdbs(ctx context.Context, c *cluster.Cluster) string {
+	var b strings.Builder
+	for _, h := range c.State.Hosts {
+		out, err := exec.CommandContext(ctx, "bridge", "-n", h.Netns, "fdb", "show").CombinedOutput()
+		fmt.Fprintf(&b, "\n%s's forwarding entries (%v):", h.Name, err)
+		for _, l := range strings.Split(string(out), "\n") {
+			if l != "" && !strings.Contains(l, "permanent") {
+				b.WriteString("\n  " + l)
+			}
+		}
+	}
+	return b.String()
 }
