@@ -89,6 +89,7 @@ bench: deps images
 	go run ./bench/boot
 	go run ./bench/scale
 	go run ./bench/overlay
+	go run ./bench/migrate
 
 # Dev only: refresh the web console's vendored assets from the npm versions pinned in
 # internal/web/npm/package-lock.json, and their vendor.sum (make run needs no npm).

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-io/berth/bench/internal/qemubench"
 )
 
 // template is the QEMU command line of berthd's first VM and what replaying it needs.
@@ -84,7 +85,7 @@ func capture(pid int, vmDir, data, dir string) (*template, error) {
 			t.disks[path] = baseDisk{backing: info.Backing, format: cmpOr(info.BackingFormat, "qcow2"), size: info.VirtualSize}
 		case bd.Driver == "raw":
 			cp := filepath.Join(dir, filepath.Base(path))
-			if err := copyFile(path, cp); err != nil {
+			if err := qemubench.CopyFile(path, cp); err != nil {
 				return nil, err
 			}
 			t.files[path] = cp
@@ -131,24 +132,6 @@ func qemuImgInfo(path string) (imgInfo, error) {
 		return info, fmt.Errorf("qemu-img info %s: %w", path, err)
 	}
 	return info, nil
-}
-
-// copyFile copies src to dst.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	return out.Close()
 }
 
 // bareArgs translates berthd's QEMU command line for a bare run in dir: the VM's run
@@ -241,7 +224,7 @@ func (t *template) prepare(ctx context.Context, dir string) (map[string]string, 
 	}
 	for path, cp := range t.files {
 		dst := filepath.Join(dir, filepath.Base(cp))
-		if err := copyFile(cp, dst); err != nil {
+		if err := qemubench.CopyFile(cp, dst); err != nil {
 			return nil, err
 		}
 		files[path] = dst

@@ -41,7 +41,7 @@ import (
 	"time"
 
 	"github.com/berth-io/berth/bench/internal/proc"
-	"github.com/berth-io/berth/internal/image"
+	"github.com/berth-io/berth/bench/internal/qemubench"
 )
 
 // options are the command-line flags.
@@ -69,7 +69,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 10, "measured boots of each kind (berth and bare, alternating)")
 	flag.IntVar(&o.memRuns, "mem-runs", 5, "memory updates measured, on the VMs of the first Berth runs (at most -runs)")
 	flag.IntVar(&o.warmup, "warmup", 1, "unmeasured pairs of boots first (warm page cache); the first Berth boot's QEMU command line is the bare runs' template")
-	flag.StringVar(&o.images, "images", defaultImages(), "directory of built guest images (make tiny)")
+	flag.StringVar(&o.images, "images", qemubench.DefaultImages(), "directory of built guest images (make tiny)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (berthd's data, logs, the bare runs' files); its path is printed")
 	flag.StringVar(&o.berthd, "berthd", "", "berthd binary (default: go build ./cmd/berthd)")
 	flag.DurationVar(&o.bootTimeout, "boot-timeout", 3*time.Minute, "longest wait for one guest to boot")
@@ -82,14 +82,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/boot:", err)
 		os.Exit(1)
 	}
-}
-
-// defaultImages is $BERTH_CACHE, or .cache/images (make's default, from the repository root).
-func defaultImages() string {
-	if d := os.Getenv("BERTH_CACHE"); d != "" {
-		return d
-	}
-	return ".cache/images"
 }
 
 // check validates the options.
@@ -110,30 +102,9 @@ func (o options) check() error {
 }
 
 // preflight checks what the bench needs from the machine, with errors that say what to do.
-func preflight(o *options) error {
-	if os.Geteuid() != 0 {
-		return errors.New("run as root: berthd's qemu backend creates network namespaces and taps")
-	}
-	for _, bin := range []string{"qemu-system-x86_64", "qemu-img"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			return fmt.Errorf("%s not found (apt-get install qemu-system-x86 qemu-utils): %w", bin, err)
-		}
-	}
-	abs, err := filepath.Abs(o.images)
-	if err != nil {
-		return err
-	}
-	o.images = abs
-	ms, err := image.LoadDir(abs)
-	if err != nil {
-		return fmt.Errorf("images in %s (make tiny builds them): %w", abs, err)
-	}
-	for _, m := range ms {
-		if m.Label == imageLabel {
-			return nil
-		}
-	}
-	return fmt.Errorf("no %q image in %s: run make tiny", imageLabel, abs)
+func preflight(o *options) (err error) {
+	o.images, err = qemubench.Preflight(o.images, imageLabel)
+	return err
 }
 
 // run is the whole bench.

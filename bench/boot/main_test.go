@@ -143,29 +143,6 @@ func TestStat(t *testing.T) {
 	}
 }
 
-func TestSummarize(t *testing.T) {
-	ms := func(v ...int) []time.Duration {
-		var out []time.Duration
-		for _, x := range v {
-			out = append(out, time.Duration(x)*time.Millisecond)
-		}
-		return out
-	}
-	for _, tc := range []struct {
-		in   []time.Duration
-		want stats
-	}{
-		{nil, stats{}},
-		{ms(5), stats{5 * time.Millisecond, 5 * time.Millisecond, 5 * time.Millisecond}},
-		{ms(9, 1, 5), stats{5 * time.Millisecond, 1 * time.Millisecond, 9 * time.Millisecond}},
-		{ms(4, 1, 9, 2), stats{3 * time.Millisecond, 1 * time.Millisecond, 9 * time.Millisecond}},
-	} {
-		if got := summarize(tc.in); got != tc.want {
-			t.Errorf("summarize(%v) = %+v, want %+v", tc.in, got, tc.want)
-		}
-	}
-}
-
 // fakeShell serves a console socket like the guest's shell on a tty: it echoes each line,
 // answers grep MemTotal with the next value of mems, runs `echo X"-N"`, and ignores the
 // first `deaf` lines (a shell not started yet).

@@ -7,28 +7,15 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	benchstats "github.com/berth-io/berth/bench/internal/stats"
 )
 
 // stats are the median, min and max of samples.
-type stats struct {
-	median, min, max time.Duration
-}
+type stats = benchstats.Stats
 
-// summarize computes the stats of ds (the median of an even count is the mean of the two
-// middle values); zero for none.
-func summarize(ds []time.Duration) stats {
-	if len(ds) == 0 {
-		return stats{}
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	n := len(s)
-	med := s[n/2]
-	if n%2 == 0 {
-		med = (s[n/2-1] + s[n/2]) / 2
-	}
-	return stats{median: med, min: s[0], max: s[n-1]}
-}
+// summarize computes the stats of ds.
+func summarize(ds []time.Duration) stats { return benchstats.Summarize(ds) }
 
 // ratios are the median, min and max of ratios.
 type ratios struct{ median, min, max float64 }
@@ -103,29 +90,29 @@ func report(out io.Writer, o options, r *results) {
 		pick func(stats) time.Duration
 		pair float64
 	}{
-		{"median", func(s stats) time.Duration { return s.median }, pr.median},
-		{"min", func(s stats) time.Duration { return s.min }, pr.min},
-		{"max", func(s stats) time.Duration { return s.max }, pr.max},
+		{"median", func(s stats) time.Duration { return s.Median }, pr.median},
+		{"min", func(s stats) time.Duration { return s.Min }, pr.min},
+		{"max", func(s stats) time.Duration { return s.Max }, pr.max},
 	} {
 		fmt.Fprintf(out, "%-7s %10s %9s %9s %9s   %10s %9s   %.3f\n", row.name, secs(row.pick(b)), secs(row.pick(e)), secs(row.pick(bu)),
 			secs(row.pick(bc)), secs(row.pick(x)), secs(row.pick(xu)), row.pair)
 	}
-	ratio := b.median.Seconds() / x.median.Seconds()
+	ratio := b.Median.Seconds() / x.Median.Seconds()
 	fmt.Fprintf(out, "\nratio berth/bare of the medians: %.3f: Berth adds %+.1f %% (%s) to a bare QEMU boot\n",
-		ratio, (ratio-1)*100, secs(b.median-x.median))
+		ratio, (ratio-1)*100, secs(b.Median-x.Median))
 	fmt.Fprintf(out, "  median of the %d pairs' own ratios (each Berth boot against the bare boot right after it): %.3f;\n", len(pairs), pr.median)
 	fmt.Fprintln(out, "  when the two disagree much, the machine's load changed during the runs: look at min and max")
-	fmt.Fprintf(out, "  berth's call → QEMU exec, median %s: the control plane (API, operations disk/iface/vm create, seed, tap)\n", secs(e.median))
+	fmt.Fprintf(out, "  berth's call → QEMU exec, median %s: the control plane (API, operations disk/iface/vm create, seed, tap)\n", secs(e.Median))
 	fmt.Fprintf(out, "  berth's QEMU exec → booted, median %s, %.3f of bare: the guest's own boot under berthd\n",
-		secs(g.median), g.median.Seconds()/x.median.Seconds())
-	if bu.median > 0 && xu.median > 0 {
+		secs(g.Median), g.Median.Seconds()/x.Median.Seconds())
+	if bu.Median > 0 && xu.Median > 0 {
 		fmt.Fprintf(out, "  guest uptime at sshd up, median: berth %s, bare %s (%.3f): how fast the guest itself ran\n",
-			secs(bu.median), secs(xu.median), bu.median.Seconds()/xu.median.Seconds())
+			secs(bu.Median), secs(xu.Median), bu.Median.Seconds()/xu.Median.Seconds())
 	}
-	fmt.Fprintf(out, "  berthd's CPU during a boot, median %s", secs(bc.median))
+	fmt.Fprintf(out, "  berthd's CPU during a boot, median %s", secs(bc.Median))
 	if o.idle > 0 {
 		fmt.Fprintf(out, "; idle, berthd uses %.3f cores (%s over the median boot: its timers and queue polling)", r.idle,
-			secs(time.Duration(r.idle*float64(b.median))))
+			secs(time.Duration(r.idle*float64(b.Median))))
 	}
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "target: Berth adds at most %.0f %% to a bare boot: %s (%.1f %%)\n", (targetRatio-1)*100, verdict(ratio), (ratio-1)*100)
@@ -143,8 +130,8 @@ func report(out io.Writer, o options, r *results) {
 	}
 	gs := summarize(pick(r.mem, func(m memSample) time.Duration { return m.guest }))
 	ops := summarize(pick(r.mem, func(m memSample) time.Duration { return m.op }))
-	fmt.Fprintf(out, "%-8s %-20s %-22s\n", "median", secs(gs.median), secs(ops.median))
-	fmt.Fprintf(out, "%-8s %-20s %-22s\n", "min", secs(gs.min), secs(ops.min))
-	fmt.Fprintf(out, "%-8s %-20s %-22s\n", "max", secs(gs.max), secs(ops.max))
+	fmt.Fprintf(out, "%-8s %-20s %-22s\n", "median", secs(gs.Median), secs(ops.Median))
+	fmt.Fprintf(out, "%-8s %-20s %-22s\n", "min", secs(gs.Min), secs(ops.Min))
+	fmt.Fprintf(out, "%-8s %-20s %-22s\n", "max", secs(gs.Max), secs(ops.Max))
 	fmt.Fprintln(out, "(the guest latency is known to within one console read: it is when the read that saw the memory returned)")
 }

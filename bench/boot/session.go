@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-io/berth/bench/internal/proc"
+	"github.com/berth-io/berth/bench/internal/qemubench"
 )
 
 // session is one run of the bench: berthd, its client, and what the runs share.
@@ -183,7 +184,7 @@ func (s *session) berthRun(ctx context.Context, mem bool) (bootSample, *memSampl
 	}
 	if s.o.keep {
 		// vm.delete removes the run directory: keep the console log for a look at the guest.
-		if err := copyFile(filepath.Join(dir, "console.log"), filepath.Join(s.bareDir, fmt.Sprintf("berth-vm%d-console.log", vmID))); err != nil {
+		if err := qemubench.CopyFile(filepath.Join(dir, "console.log"), filepath.Join(s.bareDir, fmt.Sprintf("berth-vm%d-console.log", vmID))); err != nil {
 			return bs, ms, err
 		}
 	}
