@@ -455,6 +455,13 @@ func (d *Driver) Migrate(ctx context.Context, id int64, in hypervisor.Incoming, 
 				}
 				paused, continued = time.Since(pausedAt), true
 			case "completed":
+				// QEMU may say completed before it fills in the times.
+				for i := 0; i < 5 && mi.TotalTime == 0; i++ {
+					time.Sleep(migratePoll)
+					if again, err := c.QueryMigrate(ctx); err == nil {
+						mi = again
+					}
+				}
 				d.log.Info("vm migrated", "vm", id, "total_ms", mi.TotalTime, "downtime_ms", mi.Downtime,
 					"wall", time.Since(start).Round(time.Millisecond), "pre_switchover", paused.Round(time.Millisecond))
 				return dropMirrors(ctx, c, true)
