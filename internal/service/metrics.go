@@ -178,7 +178,7 @@ func (s *Service) MetricQuery(ctx context.Context, c *Caller, q api.MetricQuery)
 	if err != nil {
 		return nil, err
 	}
-	log, ok := s.st.(store.VMSampleLog)
+	log, ok := s.base.(store.VMSampleLog) // the raw store: the audit wrapper hides its extra interfaces
 	if !ok {
 		return nil, api.Errorf(api.Unavailable, api.ObjMetric, "this store keeps no samples")
 	}
