@@ -192,6 +192,11 @@ type flash struct {
 
 // ok answers an action with a message in the flash area.
 func (s *Server) ok(w http.ResponseWriter, format string, args ...any) error {
+	// Into #flash, whatever the page inherits: a live panel's hx-swap="outerHTML" reaches
+	// its forms, and once #flash was replaced by a message without its id every later
+	// action of the page failed to find its target and sent nothing.
+	w.Header().Set("HX-Retarget", "#flash")
+	w.Header().Set("HX-Reswap", "innerHTML")
 	s.renderFragment(w, "layout", "flash", flash{OK: fmt.Sprintf(format, args...)})
 	return nil
 }

@@ -210,7 +210,19 @@ func TestWebConsole(t *testing.T) {
 		t.Logf("guest MemTotal %d kB", kb)
 	})
 
-	// Known bug (README, known limits): after the VM panel was refreshed live, the disk
-	// forms of the VM page send no request from a browser (they do from curl), so the disk
-	// attach/detach and delete steps are not run here yet.
+	p.step("disk", func() {
+		p.do(chromedp.Navigate(fmt.Sprintf("%s/vms/%d", p.base, vmID)), chromedp.WaitVisible(chromedp.ID("new-disk-name")))
+		rows := `document.querySelectorAll("#disks tbody tr").length`
+		p.do(chromedp.SetValue(chromedp.ID("new-disk-name"), "webdata"), chromedp.Click(chromedp.ID("add-disk")))
+		p.until(opTimeout, "the new disk attached on the page", rows+` === 2 && !!document.querySelector('#disks tr[data-name="webdata"]')`)
+		p.do(chromedp.Click(chromedp.CSS(`#disks tr[data-name="webdata"] button.danger-soft`)))
+		p.until(opTimeout, "the disk detached on the page", rows+` === 1`)
+	})
+
+	p.step("delete", func() {
+		p.do(chromedp.Click(chromedp.CSS(`#vm-panel button[hx-post$="/stop"]`)))
+		p.until(opTimeout, "the VM halted on its page", text("#vm-state")+` === "halted"`)
+		p.do(chromedp.SetValue(chromedp.ID("delete-confirm"), "webvm"), chromedp.Click(chromedp.ID("delete-vm")))
+		p.until(opTimeout, "back on the list without the VM", `location.pathname === "/vms" && !document.querySelector("#vm-rows").textContent.includes("webvm")`)
+	})
 }
