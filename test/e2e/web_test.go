@@ -212,6 +212,11 @@ func TestWebConsole(t *testing.T) {
 
 	p.step("disk", func() {
 		p.do(chromedp.Navigate(fmt.Sprintf("%s/vms/%d", p.base, vmID)), chromedp.WaitVisible(chromedp.ID("new-disk-name")))
+		// A person takes longer than the events stream to connect; the test waits for it.
+		// (Changes made before it connects reach the page anyway: each live part refreshes
+		// when the stream opens.)
+		p.until(30*time.Second, "the events stream is open", `(() => { const d = document.body["htmx-internal-data"]; return !!(d && d.sseEventSource && d.sseEventSource.readyState === 1); })()`)
+		time.Sleep(time.Second) // for the refresh that its opening starts
 		rows := `document.querySelectorAll("#disks tbody tr").length`
 		p.do(chromedp.SetValue(chromedp.ID("new-disk-name"), "webdata"), chromedp.Click(chromedp.ID("add-disk")))
 		p.until(opTimeout, "the new disk attached on the page", rows+` === 2 && !!document.querySelector('#disks tr[data-name="webdata"]')`)
