@@ -33,32 +33,14 @@ type baseDisk struct {
 	size            int64 // virtual size, bytes
 }
 
-// blockdev is the part of a -blockdev JSON argument the bench reads.
-type blockdev struct {
-	Driver string `json:"driver"`
-	Node   string `json:"node-name"`
-	File   struct {
-		Driver   string `json:"driver"`
-		Filename string `json:"filename"`
-	} `json:"file"`
-}
-
 // capture reads the command line of QEMU pid (berthd's VM in vmDir) and keeps what replaying
 // it needs in dir: copies of its raw files and the backing file of its qcow2 disks.
 func capture(pid int, vmDir, data, dir string) (*template, error) {
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	exe, args, err := qemubench.Cmdline(pid)
 	if err != nil {
-		return nil, fmt.Errorf("qemu executable: %w", err)
+		return nil, err
 	}
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return nil, fmt.Errorf("qemu command line: %w", err)
-	}
-	argv := strings.Split(strings.TrimSuffix(string(raw), "\x00"), "\x00")
-	if len(argv) < 2 {
-		return nil, fmt.Errorf("qemu %d: command line %q", pid, argv)
-	}
-	t := &template{exe: exe, args: argv[1:], vmDir: vmDir, data: data, disks: map[string]baseDisk{}, files: map[string]string{}}
+	t := &template{exe: exe, args: args, vmDir: vmDir, data: data, disks: map[string]baseDisk{}, files: map[string]string{}}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -66,16 +48,16 @@ func capture(pid int, vmDir, data, dir string) (*template, error) {
 		if t.args[i-1] != "-blockdev" {
 			continue
 		}
-		var bd blockdev
-		if err := json.Unmarshal([]byte(t.args[i]), &bd); err != nil {
-			return nil, fmt.Errorf("-blockdev %s: %w", t.args[i], err)
+		bd, err := qemubench.ParseBlockdev(t.args[i])
+		if err != nil {
+			return nil, err
 		}
 		path := bd.File.Filename
 		switch {
 		case bd.File.Driver != "file" || path == "":
 			return nil, fmt.Errorf("-blockdev %s: not over a file", t.args[i])
 		case bd.Driver == "qcow2":
-			info, err := qemuImgInfo(path)
+			info, err := qemubench.ImageInfo(path)
 			if err != nil {
 				return nil, err
 			}
@@ -112,26 +94,6 @@ func cmpOr(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// imgInfo is the part of `qemu-img info --output=json` the bench reads.
-type imgInfo struct {
-	VirtualSize   int64  `json:"virtual-size"`
-	Backing       string `json:"full-backing-filename"`
-	BackingFormat string `json:"backing-filename-format"`
-}
-
-// qemuImgInfo describes a disk image (-U: QEMU holds it open).
-func qemuImgInfo(path string) (imgInfo, error) {
-	var info imgInfo
-	out, err := exec.Command("qemu-img", "info", "-U", "--output=json", path).Output()
-	if err != nil {
-		return info, fmt.Errorf("qemu-img info %s: %w", path, err)
-	}
-	if err := json.Unmarshal(out, &info); err != nil {
-		return info, fmt.Errorf("qemu-img info %s: %w", path, err)
-	}
-	return info, nil
 }
 
 // bareArgs translates berthd's QEMU command line for a bare run in dir: the VM's run

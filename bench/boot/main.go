@@ -115,17 +115,13 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if err := preflight(&o); err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "berth-bench-boot-")
+	work, done, err := proc.WorkDir("boot", o.keep, out)
 	if err != nil {
 		return err
 	}
+	defer done()
 	if strings.ContainsAny(work, ",=") {
 		return fmt.Errorf("work directory %q holds a comma or '=': QEMU options cannot carry it", work)
-	}
-	if o.keep {
-		defer fmt.Fprintf(out, "work directory kept: %s\n", work)
-	} else {
-		defer os.RemoveAll(work)
 	}
 	bin := o.berthd
 	if bin == "" {

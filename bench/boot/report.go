@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -16,25 +15,6 @@ type stats = benchstats.Stats
 
 // summarize computes the stats of ds.
 func summarize(ds []time.Duration) stats { return benchstats.Summarize(ds) }
-
-// ratios are the median, min and max of ratios.
-type ratios struct{ median, min, max float64 }
-
-// summary computes the ratios of xs (the median of an even count is the mean of the two
-// middle values); zero for none.
-func summary(xs []float64) ratios {
-	if len(xs) == 0 {
-		return ratios{}
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	med := s[n/2]
-	if n%2 == 0 {
-		med = (s[n/2-1] + s[n/2]) / 2
-	}
-	return ratios{median: med, min: s[0], max: s[n-1]}
-}
 
 // pick returns f of each sample.
 func pick[T any](xs []T, f func(T) time.Duration) []time.Duration {
@@ -84,15 +64,15 @@ func report(out io.Writer, o options, r *results) {
 	g := summarize(pick(r.berth, func(s bootSample) time.Duration { return s.total - s.exec }))
 	x := summarize(pick(r.bare, func(s bootSample) time.Duration { return s.total }))
 	xu := summarize(pick(r.bare, func(s bootSample) time.Duration { return s.marker.Uptime }))
-	pr := summary(pairs)
+	pr := benchstats.Summarize(pairs)
 	for _, row := range []struct {
 		name string
 		pick func(stats) time.Duration
 		pair float64
 	}{
-		{"median", func(s stats) time.Duration { return s.Median }, pr.median},
-		{"min", func(s stats) time.Duration { return s.Min }, pr.min},
-		{"max", func(s stats) time.Duration { return s.Max }, pr.max},
+		{"median", func(s stats) time.Duration { return s.Median }, pr.Median},
+		{"min", func(s stats) time.Duration { return s.Min }, pr.Min},
+		{"max", func(s stats) time.Duration { return s.Max }, pr.Max},
 	} {
 		fmt.Fprintf(out, "%-7s %10s %9s %9s %9s   %10s %9s   %.3f\n", row.name, secs(row.pick(b)), secs(row.pick(e)), secs(row.pick(bu)),
 			secs(row.pick(bc)), secs(row.pick(x)), secs(row.pick(xu)), row.pair)
@@ -100,7 +80,7 @@ func report(out io.Writer, o options, r *results) {
 	ratio := b.Median.Seconds() / x.Median.Seconds()
 	fmt.Fprintf(out, "\nratio berth/bare of the medians: %.3f: Berth adds %+.1f %% (%s) to a bare QEMU boot\n",
 		ratio, (ratio-1)*100, secs(b.Median-x.Median))
-	fmt.Fprintf(out, "  median of the %d pairs' own ratios (each Berth boot against the bare boot right after it): %.3f;\n", len(pairs), pr.median)
+	fmt.Fprintf(out, "  median of the %d pairs' own ratios (each Berth boot against the bare boot right after it): %.3f;\n", len(pairs), pr.Median)
 	fmt.Fprintln(out, "  when the two disagree much, the machine's load changed during the runs: look at min and max")
 	fmt.Fprintf(out, "  berth's call → QEMU exec, median %s: the control plane (API, operations disk/iface/vm create, seed, tap)\n", secs(e.Median))
 	fmt.Fprintf(out, "  berth's QEMU exec → booted, median %s, %.3f of bare: the guest's own boot under berthd\n",

@@ -45,29 +45,18 @@ type template struct {
 // capture reads the command line of QEMU pid, running in vmDir, and keeps a copy of its
 // seed in dir.
 func capture(pid int, vmDir, dir string) (*template, error) {
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	exe, args, err := qemubench.Cmdline(pid)
 	if err != nil {
-		return nil, fmt.Errorf("qemu executable: %w", err)
+		return nil, err
 	}
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return nil, fmt.Errorf("qemu command line: %w", err)
-	}
-	argv := strings.Split(strings.TrimSuffix(string(raw), "\x00"), "\x00")
-	t := &template{exe: exe, args: argv[1:], vmDir: vmDir}
+	t := &template{exe: exe, args: args, vmDir: vmDir}
 	for i := 1; i < len(t.args); i++ {
 		if t.args[i-1] != "-blockdev" {
 			continue
 		}
-		var bd struct {
-			Driver string `json:"driver"`
-			Node   string `json:"node-name"`
-			File   struct {
-				Filename string `json:"filename"`
-			} `json:"file"`
-		}
-		if err := json.Unmarshal([]byte(t.args[i]), &bd); err != nil {
-			return nil, fmt.Errorf("-blockdev %s: %w", t.args[i], err)
+		bd, err := qemubench.ParseBlockdev(t.args[i])
+		if err != nil {
+			return nil, err
 		}
 		switch {
 		case bd.Driver == "qcow2" && t.disk == "":
@@ -81,16 +70,9 @@ func capture(pid int, vmDir, dir string) (*template, error) {
 	if t.disk == "" {
 		return nil, errors.New("the Berth VM has no qcow2 disk")
 	}
-	out, err := exec.Command("qemu-img", "info", "-U", "--output=json", t.disk).Output()
+	info, err := qemubench.ImageInfo(t.disk)
 	if err != nil {
-		return nil, fmt.Errorf("qemu-img info %s: %w", t.disk, err)
-	}
-	var info struct {
-		VirtualSize int64  `json:"virtual-size"`
-		Backing     string `json:"full-backing-filename"`
-	}
-	if err := json.Unmarshal(out, &info); err != nil {
-		return nil, fmt.Errorf("qemu-img info %s: %w", t.disk, err)
+		return nil, err
 	}
 	if info.Backing == "" {
 		return nil, fmt.Errorf("disk %s has no base image", t.disk)

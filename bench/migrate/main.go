@@ -124,15 +124,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if err := preflight(&o); err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "berth-bench-migrate-")
+	work, done, err := proc.WorkDir("migrate", o.keep, out)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		defer fmt.Fprintf(out, "work directory kept: %s\n", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
+	defer done()
 	prefix := fmt.Sprintf("bmg%x-", os.Getpid())
 	defer func() {
 		if cerr := linux.Cleanup(prefix); cerr != nil && err == nil {

@@ -136,15 +136,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "berth-bench-scale-")
+	work, done, err := proc.WorkDir("scale", o.keep, out)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		defer fmt.Fprintf(out, "work directory kept: %s\n", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
+	defer done()
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return err

@@ -56,12 +56,12 @@ func (a *Agent) moveVM(ctx context.Context, op *store.Operation) error {
 				mirrors[i].Sync = "top"
 			}
 		}
-		err := a.migrator().MirrorDisks(ctx, op.VMID, *spec.Incoming, mirrors)
+		err := a.hv.MirrorDisks(ctx, op.VMID, *spec.Incoming, mirrors)
 		return a.rollbackOn(spec, err, ops.LiveSwitchover, "")
 	case ops.LiveSwitchover:
 		mctx, cancel := context.WithTimeout(ctx, migrateTimeout)
 		defer cancel()
-		err := a.migrator().Migrate(mctx, op.VMID, *spec.Incoming, hypervisor.MigrateOptions{
+		err := a.hv.Migrate(mctx, op.VMID, *spec.Incoming, hypervisor.MigrateOptions{
 			PreSwitchover: func(ctx context.Context) error {
 				// The last moment a cancel can take effect: the guest is paused, its disks in
 				// sync, and the target has not run it.
@@ -78,14 +78,14 @@ func (a *Agent) moveVM(ctx context.Context, op *store.Operation) error {
 		// side, so the incoming migration ends within seconds.
 		fctx, cancel := context.WithTimeout(ctx, migrateTimeout)
 		defer cancel()
-		if err := a.migrator().FinishIncoming(fctx, op.VMID); err != nil {
+		if err := a.hv.FinishIncoming(fctx, op.VMID); err != nil {
 			return err
 		}
 		return next(ops.LiveCleanup, spec.SourceQueue, spec)
 	case ops.LiveCleanup:
 		return a.moveCleanup(ctx, op.VMID, spec)
 	case ops.LiveRollback:
-		err := a.migrator().CancelOutgoing(ctx, op.VMID)
+		err := a.hv.CancelOutgoing(ctx, op.VMID)
 		if errors.Is(err, hypervisor.ErrMigrationCompleted) {
 			// The switchover happened before the failure was seen (a berthd killed right
 			// after it): the target holds the VM, so the move goes on.
@@ -106,33 +106,6 @@ func (a *Agent) moveVM(ctx context.Context, op *store.Operation) error {
 }
 
 var errMoveCancelled = errors.New("cancelled by the operator")
-
-func (a *Agent) migrator() hypervisor.Migrator {
-	if m, ok := a.hv.(hypervisor.Migrator); ok {
-		return m
-	}
-	return noMigrator{}
-}
-
-// noMigrator is the Migrator of a hypervisor that cannot live-migrate: every step fails.
-type noMigrator struct{}
-
-var errNoMigrator = errors.New("this host's hypervisor cannot live-migrate")
-
-func (noMigrator) Layout(context.Context, int64) (hypervisor.Layout, error) {
-	return hypervisor.Layout{}, errNoMigrator
-}
-func (noMigrator) PrepareIncoming(context.Context, hypervisor.Spec, hypervisor.Layout, hypervisor.Transport) (hypervisor.Incoming, error) {
-	return hypervisor.Incoming{}, errNoMigrator
-}
-func (noMigrator) MirrorDisks(context.Context, int64, hypervisor.Incoming, []hypervisor.MirrorDisk) error {
-	return errNoMigrator
-}
-func (noMigrator) Migrate(context.Context, int64, hypervisor.Incoming, hypervisor.MigrateOptions) error {
-	return errNoMigrator
-}
-func (noMigrator) CancelOutgoing(context.Context, int64) error { return nil }
-func (noMigrator) FinishIncoming(context.Context, int64) error { return errNoMigrator }
 
 // next ends a phase: the move goes on with step on queue ("" the same), with spec.
 func next(step, queue string, spec ops.MoveSpec) error {
@@ -176,7 +149,7 @@ func (a *Agent) moveLayout(ctx context.Context, vmID int64, spec *ops.MoveSpec) 
 	if run, err := a.running(ctx, vmID); err != nil || !run {
 		return errors.Join(err, fmt.Errorf("vm %d is not running here", vmID))
 	}
-	lay, err := a.migrator().Layout(ctx, vmID)
+	lay, err := a.hv.Layout(ctx, vmID)
 	if err != nil {
 		return err
 	}
@@ -240,7 +213,7 @@ func (a *Agent) movePrepare(ctx context.Context, vmID int64, spec *ops.MoveSpec)
 	if err := a.reserve(ctx, vmID, v.vm.Memory); err != nil {
 		return err
 	}
-	in, err := a.migrator().PrepareIncoming(ctx, a.spec(v, a.seedPath(ctx, vmID)), *spec.Layout, hypervisor.Transport{Host: a.migrationHost})
+	in, err := a.hv.PrepareIncoming(ctx, a.spec(v, a.seedPath(ctx, vmID)), *spec.Layout, hypervisor.Transport{Host: a.migrationHost})
 	if err != nil {
 		return err
 	}

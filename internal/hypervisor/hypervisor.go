@@ -60,8 +60,10 @@ type Spec struct {
 }
 
 // Driver runs VMs. Every method is idempotent: starting a running VM, stopping a halted one
-// or detaching a detached disk succeeds without doing anything.
+// or detaching a detached disk succeeds without doing anything. Every driver live-migrates
+// (Migrator): the QEMU one for real, the fake one between fakes.
 type Driver interface {
+	Migrator
 	Start(ctx context.Context, spec Spec) error
 	// Stop asks the guest to power off, and forces it after the driver's timeout.
 	Stop(ctx context.Context, id int64) error

@@ -72,8 +72,8 @@ type MigrateOptions struct {
 	PreSwitchover func(ctx context.Context) error
 }
 
-// Migrator is implemented by drivers that can live-migrate a VM with local disks to
-// another driver (host). The order is: target PrepareIncoming (its disk images made by
+// Migrator is the part of a Driver that live-migrates a VM with local disks to another
+// driver (host). The order is: target PrepareIncoming (its disk images made by
 // the caller), source MirrorDisks, source Migrate, target FinishIncoming, source
 // Destroy. Every step is idempotent. Until Migrate returns, CancelOutgoing on the
 // source plus Destroy on the target leave the VM running where it was.

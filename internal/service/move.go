@@ -28,7 +28,7 @@ func (s *Service) VMMove(ctx context.Context, id int64, target string) (*api.Ope
 		if err != nil {
 			return nil, notFound(err, api.ObjVM, id)
 		}
-		return s.moveOp(tx, v, target, &moveRoom{})
+		return s.moveOp(tx, v, target, moveRoom{})
 	})
 }
 
@@ -37,7 +37,7 @@ type moveRoom map[string][2]int64
 
 // moveOp makes the vm_move operation of VM v to host target ("" placement chooses, with
 // room, whose moves already decided take their share).
-func (s *Service) moveOp(tx store.Tx, v *store.VM, target string, room *moveRoom) (*store.Operation, error) {
+func (s *Service) moveOp(tx store.Tx, v *store.VM, target string, room moveRoom) (*store.Operation, error) {
 	if v.Host == "" {
 		return nil, api.Errorf(api.Conflict, api.ObjVM, "vm %d is on no host", v.ID)
 	}
@@ -64,7 +64,7 @@ func (s *Service) moveOp(tx store.Tx, v *store.VM, target string, room *moveRoom
 	}
 	var cands []placement.Host
 	for _, h := range snap {
-		r := (*room)[h.Name]
+		r := room[h.Name]
 		h.MemFreeMB, h.DiskFreeMB = h.MemFreeMB-r[0], h.DiskFreeMB-r[1]
 		if h.Name != v.Host && (target == "" || h.Name == target) {
 			cands = append(cands, h)
@@ -77,7 +77,7 @@ func (s *Service) moveOp(tx store.Tx, v *store.VM, target string, room *moveRoom
 	if err != nil {
 		return nil, err
 	}
-	(*room)[target] = [2]int64{(*room)[target][0] + v.Memory, (*room)[target][1] + size}
+	room[target] = [2]int64{room[target][0] + v.Memory, room[target][1] + size}
 	spec := ops.MoveSpec{Source: v.Host, Target: target, Cold: v.State == api.VMHalted,
 		SourceQueue: HostQueue(v.Host), TargetQueue: HostQueue(target)}
 	op, err := s.newOp(&Caller{AccountID: v.AccountID, Handle: moverHandle}, ops.VMMove, spec)
@@ -144,7 +144,7 @@ func (s *Service) HostDrain(ctx context.Context, name string) (*DrainReport, err
 		}
 		// The biggest first, so that they find room while there is most.
 		slices.SortFunc(vms, func(a, b *store.VM) int { return int(b.Memory - a.Memory) })
-		room := &moveRoom{}
+		room := moveRoom{}
 		for _, v := range vms {
 			if op, err := pendingMigration(tx, v.ID); err != nil || op != nil {
 				if op != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,4 +177,17 @@ func LoadAvg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// WorkDir makes a bench's work directory (berth-bench-NAME-*) and returns done, which
+// removes it, or with keep leaves it and prints its path on out.
+func WorkDir(name string, keep bool, out io.Writer) (dir string, done func(), err error) {
+	dir, err = os.MkdirTemp("", "berth-bench-"+name+"-")
+	if err != nil {
+		return "", nil, err
+	}
+	if keep {
+		return dir, func() { fmt.Fprintf(out, "work directory kept: %s\n", dir) }, nil
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
 }

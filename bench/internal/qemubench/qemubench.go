@@ -1,14 +1,17 @@
 // Package qemubench holds what the benchmarks of real QEMU guests share: where the built
-// images are, and the checks of the machine before a run.
+// images are, the checks of the machine before a run, and reading the QEMU command line and
+// disks of a VM berthd runs.
 package qemubench
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/berth-io/berth/internal/image"
 )
@@ -65,4 +68,60 @@ func CopyFile(src, dst string) error {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	return out.Close()
+}
+
+// Cmdline reads the executable and the arguments (argv[1:]) of process pid: the benches
+// replay the QEMU command line berthd used.
+func Cmdline(pid int) (exe string, args []string, err error) {
+	if exe, err = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil {
+		return "", nil, fmt.Errorf("qemu executable: %w", err)
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return "", nil, fmt.Errorf("qemu command line: %w", err)
+	}
+	argv := strings.Split(strings.TrimSuffix(string(raw), "\x00"), "\x00")
+	if len(argv) < 2 {
+		return "", nil, fmt.Errorf("qemu %d: command line %q", pid, argv)
+	}
+	return exe, argv[1:], nil
+}
+
+// Blockdev is the part of a -blockdev JSON argument the benches read.
+type Blockdev struct {
+	Driver string `json:"driver"`
+	Node   string `json:"node-name"`
+	File   struct {
+		Driver   string `json:"driver"`
+		Filename string `json:"filename"`
+	} `json:"file"`
+}
+
+// ParseBlockdev decodes the argument of a -blockdev option.
+func ParseBlockdev(arg string) (Blockdev, error) {
+	var bd Blockdev
+	if err := json.Unmarshal([]byte(arg), &bd); err != nil {
+		return bd, fmt.Errorf("-blockdev %s: %w", arg, err)
+	}
+	return bd, nil
+}
+
+// ImgInfo is the part of `qemu-img info --output=json` the benches read.
+type ImgInfo struct {
+	VirtualSize   int64  `json:"virtual-size"`
+	Backing       string `json:"full-backing-filename"`
+	BackingFormat string `json:"backing-filename-format"`
+}
+
+// ImageInfo describes a disk image (-U: QEMU holds it open).
+func ImageInfo(path string) (ImgInfo, error) {
+	var info ImgInfo
+	out, err := exec.Command("qemu-img", "info", "-U", "--output=json", path).Output()
+	if err != nil {
+		return info, fmt.Errorf("qemu-img info %s: %w", path, err)
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return info, fmt.Errorf("qemu-img info %s: %w", path, err)
+	}
+	return info, nil
 }

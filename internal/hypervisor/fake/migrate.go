@@ -11,8 +11,6 @@ import (
 // The fake live-migrates by the same steps as the real driver, between two fakes (two
 // hosts): the target holds a paused copy of the spec until the source switches over.
 
-var _ hypervisor.Migrator = (*Driver)(nil)
-
 // Migration states of a fake VM.
 const (
 	MigIncoming  = "incoming"  // target: waiting for the migration

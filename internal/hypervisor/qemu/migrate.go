@@ -23,8 +23,6 @@ import (
 // mirrors each disk into them (write-blocking), then migrates the RAM with
 // pause-before-switchover, completes the mirrors while paused, and switches over.
 
-var _ hypervisor.Migrator = (*Driver)(nil)
-
 const (
 	// incomingFile holds the hypervisor.Incoming of a prepared target.
 	incomingFile = "incoming.json"
